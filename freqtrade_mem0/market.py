@@ -1,0 +1,65 @@
+"""Market context per pair: fingerprints of every analyzed candle, looked up by time.
+
+The mixin computes a pair's fingerprints once per analysis (once per backtest, once per new
+candle live) and looks them up in O(log n) from callbacks. A lookup at time `t` sees only the
+last candle that had *closed* by `t`, which is what a live bot would have seen then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from freqtrade_mem0 import fingerprint
+from freqtrade_mem0.records import MarketContext
+
+
+@dataclass(frozen=True)
+class MarketSeries:
+    """One pair's fingerprints, their candles' close times, and readable descriptions."""
+
+    close_times: np.ndarray  # int64 nanoseconds since the epoch, ascending
+    vectors: np.ndarray  # (n, DIM) float64, NaN rows before warm-up
+    raw: pd.DataFrame  # human-unit features, same rows
+
+    @classmethod
+    def from_frame(cls, dataframe: pd.DataFrame, timeframe: timedelta) -> MarketSeries:
+        """Fingerprint an analyzed dataframe (columns date, open, high, low, close, volume)."""
+        dates = pd.to_datetime(dataframe["date"], utc=True)
+        close_times = (dates + timeframe).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        return cls(
+            close_times=close_times,
+            vectors=fingerprint.fingerprint_frame(dataframe),
+            raw=fingerprint.raw_features(dataframe).reset_index(drop=True),
+        )
+
+    def index_at(self, when: datetime) -> int | None:
+        """Row of the last candle closed at or before `when` (None if none has)."""
+        stamp = pd.Timestamp(when)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        row = int(np.searchsorted(self.close_times, stamp.value, side="right")) - 1
+        return row if row >= 0 else None
+
+    def vector_at(self, when: datetime) -> np.ndarray | None:
+        """The fingerprint of the last closed candle at `when`; None before warm-up."""
+        row = self.index_at(when)
+        if row is None or not np.isfinite(self.vectors[row]).all():
+            return None
+        return self.vectors[row]
+
+    def context_at(self, when: datetime) -> MarketContext | None:
+        """Fingerprint, description and candle time of the last closed candle at `when`."""
+        row = self.index_at(when)
+        if row is None or not np.isfinite(self.vectors[row]).all():
+            return None
+        candle_close = pd.Timestamp(self.close_times[row], tz="UTC").to_pydatetime()
+        return MarketContext(
+            vector=tuple(float(x) for x in self.vectors[row]),
+            description=fingerprint.describe_market(
+                {str(k): float(v) for k, v in self.raw.iloc[row].items()}
+            ),
+            candle=candle_close,
+        )
