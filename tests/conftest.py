@@ -16,7 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real freqtrade result files shipped with the tests (see tests/data/README.md).
+TEST_DATA = REPO / "tests" / "data"
 BACKENDS = ["edge", "qdrant-memory"]
 
 

@@ -10,12 +10,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_USERDIR = REPO / "user_data_examples"
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real freqtrade result files shipped with the tests (see tests/data/README.md).
+TEST_DATA = REPO / "tests" / "data"
 REFERENCE_ZIP = (
-    SHARED_DATA
-    / "backtest_results"
-    / "freqtrade-2026.9"
-    / "backtest-result-2026-11-23_23-45-31.zip"
+    TEST_DATA / "backtest_results" / "freqtrade-2026.9" / "backtest-result-2026-11-23_23-45-31.zip"
 )
 TIMERANGE = "20180111-20180130"
 # Pairs without gaps in the example data: freqtrade's lookahead analysis is exact on these.
