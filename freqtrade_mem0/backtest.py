@@ -335,6 +335,14 @@ def recursive_analysis_main(
     return _run_subcommand("recursive-analysis", argv, markets)
 
 
+def hyperopt_main(argv: list[str], *, markets: Mapping[str, Any] | str | Path | None = None) -> int:
+    """``freqtrade hyperopt`` with static markets; arguments and result as above.
+
+    Needs freqtrade's hyperopt extra (``pip install "freqtrade[hyperopt]"``).
+    """
+    return _run_subcommand("hyperopt", argv, markets)
+
+
 def _run_subcommand(command: str, argv: list[str], markets: Any) -> int:
     from freqtrade.commands.arguments import Arguments
 
@@ -343,11 +351,14 @@ def _run_subcommand(command: str, argv: list[str], markets: Any) -> int:
     def start() -> None:
         from freqtrade.optimize.backtesting import Backtesting
 
+        from freqtrade_mem0.runtime import close_all
+
         try:
             with offline_markets(markets):
                 args["func"](args)
         finally:
             Backtesting.cleanup()
+            close_all()  # the analyses build many strategy objects and never end their runs
 
     return _exit_code(start)
 

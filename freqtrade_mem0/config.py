@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     store: str = Field(
         default="",
         description="where memories live: a folder (embedded Qdrant Edge, the default), "
-        "`:memory:`, `qdrant+http(s)://host:6333`, `http(s)://` of a memory service, or `mem0`",
+        "`:memory:`, `qdrant+http(s)://host:6333`, `http(s)://` of a memory service, "
+        "or `mem0:` (the mem0ai library)",
     )
     collection: str = Field(
         default="freqtrade_mem0", min_length=1, description="collection name on a Qdrant server"
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
             return self.url
         if self.qdrant_url:
             return "qdrant+" + self.qdrant_url
-        return str(Path(user_data_dir or "user_data") / DEFAULT_STORE_DIR)
+        return str((Path(user_data_dir or "user_data") / DEFAULT_STORE_DIR).resolve())
 
 
 def load_settings(section: Mapping[str, Any] | None = None) -> Settings:

@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWhat recall decided at {LEARNER}'s {sum(decisions.values())} entry signals:")
     for reason, count in sorted(decisions.items()):
         print(f"  {count:4d}  {reason}")
+    print(
+        "  (one 19-day sample of ten pairs: it shows the mechanics, not that learning pays in\n"
+        "   general; judge a rule on much more data, out of sample)"
+    )
 
     with Memory.open(location, settings=settings) as memory:
         show_memory(memory, run)

@@ -15,13 +15,17 @@ and deliver them later.
     │   ├── BackupError                  a backup is unreadable or failed verification
     │   ├── AuthenticationError          no credentials, or bad ones
     │   ├── PermissionDeniedError        credentials valid, action not allowed for the role
-    │   └── EncryptionError              wrong key, tampered ciphertext
+    │   ├── EncryptionError              wrong key, tampered ciphertext
+    │   └── ResultFileError              a backtest result file is corrupt, truncated or foreign
     └── TemporaryError                   retry later; nothing is lost meanwhile
         └── StoreUnavailableError        the store cannot be reached right now
             └── StoreLockedError         another process holds the embedded store
 """
 
 from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
 
 
 class Mem0Error(Exception):
@@ -79,6 +83,20 @@ class PermissionDeniedError(OperationalError):
 
 class EncryptionError(OperationalError):
     """Data could not be decrypted: a wrong key or tampered ciphertext."""
+
+
+class ResultFileError(OperationalError):
+    """A path names no backtest result file, or a file is corrupt, truncated or foreign.
+
+    Attributes:
+        path: the file or path concerned.
+        reason: what is wrong with it, for a person.
+    """
+
+    def __init__(self, path: str | PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 class TemporaryError(Mem0Error):

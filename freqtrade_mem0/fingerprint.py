@@ -168,6 +168,11 @@ def raw_features(df: pd.DataFrame) -> pd.DataFrame:
     return _compute(df)[1]
 
 
+def fingerprint_and_features(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """`fingerprint_frame` and `raw_features` from one pass over the candles."""
+    return _compute(df)
+
+
 def fingerprint_at(df: pd.DataFrame, when: datetime | pd.Timestamp) -> np.ndarray | None:
     """The fingerprint of the last candle dated at or before `when` (None before warm-up)."""
     dates = pd.to_datetime(df["date"], utc=True)

@@ -30,11 +30,8 @@ class MarketSeries:
         """Fingerprint an analyzed dataframe (columns date, open, high, low, close, volume)."""
         dates = pd.to_datetime(dataframe["date"], utc=True)
         close_times = (dates + timeframe).to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        return cls(
-            close_times=close_times,
-            vectors=fingerprint.fingerprint_frame(dataframe),
-            raw=fingerprint.raw_features(dataframe).reset_index(drop=True),
-        )
+        vectors, raw = fingerprint.fingerprint_and_features(dataframe)
+        return cls(close_times=close_times, vectors=vectors, raw=raw.reset_index(drop=True))
 
     def index_at(self, when: datetime) -> int | None:
         """Row of the last candle closed at or before `when` (None if none has)."""

@@ -8,12 +8,12 @@ the store protocol.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -38,6 +38,9 @@ from freqtrade_mem0.stores import (
     StoreStatus,
     open_store,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 RRF_K = 60  # reciprocal-rank-fusion constant (the usual choice; insensitive in practice)
@@ -145,6 +148,7 @@ class Memory:
         skipped: list[str] = []
         for chunk in batched(records, batch_size):
             batch = list({r.id: r for r in chunk}.values())  # the same memory twice is one memory
+            self.check(batch)
             if skip_existing:
                 have = {p.id for p in self.store.retrieve([r.id for r in batch])}
                 skipped.extend(r.id for r in batch if r.id in have)
@@ -155,6 +159,19 @@ class Memory:
             self.store.upsert([to_point(r, v) for r, v in zip(batch, vectors, strict=True)])
             written.extend(r.id for r in batch)
         return WriteResult(written, skipped)
+
+    def check(self, records: Iterable[MemoryRecord]) -> None:
+        """Refuse records this store cannot hold (a market fingerprint of another size).
+
+        Raises:
+            InvalidMemoryError: naming the record.
+        """
+        for record in records:
+            if record.market is not None and len(record.market) != fingerprint.DIM:
+                raise InvalidMemoryError(
+                    f"memory {record.key!r}: market holds {len(record.market)} values, the "
+                    f"market fingerprint has {fingerprint.DIM}"
+                )
 
     def add(self, memory: MemoryCreate | dict[str, Any]) -> MemoryRecord:
         """Store one memory in the wire format and return it as stored."""
@@ -277,6 +294,26 @@ class Memory:
             "last": last[0].payload["timestamp"] if last else None,
         }
 
+    def history(
+        self,
+        query: str | Node | None = None,
+        *,
+        strategy: str | None = None,
+        per: Literal["run", "pair"] = "run",
+    ) -> pd.DataFrame:
+        """Backtest runs in the order they were made, with the change from each run to the next.
+
+        One row per strategy run (`per="run"`) or per run and pair (`per="pair"`); see
+        `freqtrade_mem0.history.history_frame` for the columns.
+
+        Example:
+            >>> runs = memory.history(strategy="MyStrategy")  # doctest: +SKIP
+            >>> runs[["when", "profit", "profit_change", "changed"]]  # doctest: +SKIP
+        """
+        from freqtrade_mem0.history.table import history_frame  # the history package imports this
+
+        return history_frame(self, query, strategy=strategy, per=per)
+
     # -- deleting ------------------------------------------------------------------------
 
     def delete(self, ids: str | Sequence[str]) -> list[str]:
@@ -313,7 +350,7 @@ class Memory:
             InvalidMemoryError: naming the line and the field; nothing is written then.
         """
         records = [
-            _record_from_line(n, line) for n, line in enumerate(lines, start=1) if line.strip()
+            record_from_line(n, line) for n, line in enumerate(lines, start=1) if line.strip()
         ]
         return self.remember(records, batch_size=batch_size)
 
@@ -334,13 +371,30 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _record_from_line(number: int, line: str) -> MemoryRecord:
+def record_from_line(number: int, line: str) -> MemoryRecord:
+    """A record from line `number` of `export_jsonl` output.
+
+    Raises:
+        InvalidMemoryError: naming the line and the field.
+    """
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidMemoryError(f"line {number}: not JSON ({exc.msg})") from exc
     if not isinstance(raw, dict):
         raise InvalidMemoryError(f"line {number}: expected a JSON object")
+    try:
+        return record_from_export(raw)
+    except InvalidMemoryError as exc:
+        raise InvalidMemoryError(f"line {number}: {exc}") from exc
+
+
+def record_from_export(raw: Mapping[str, Any]) -> MemoryRecord:
+    """A record from one exported memory (a decoded line of `export_jsonl`).
+
+    Raises:
+        InvalidMemoryError: naming the field.
+    """
     try:
         create = MemoryCreate.model_validate(
             {"messages": raw.get("messages"), "metadata": raw.get("metadata")}
@@ -351,7 +405,5 @@ def _record_from_line(number: int, line: str) -> MemoryRecord:
                 {**record.model_dump(), "created_at": raw["created_at"]}
             )
     except ValidationError as exc:
-        raise InvalidMemoryError(f"line {number}: {format_validation_error(exc)}") from exc
-    except InvalidMemoryError as exc:
-        raise InvalidMemoryError(f"line {number}: {exc}") from exc
+        raise InvalidMemoryError(format_validation_error(exc)) from exc
     return record

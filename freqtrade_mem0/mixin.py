@@ -8,71 +8,61 @@ cooperative: each hook calls `super()` first and returns what the strategy decid
 adds is named `mem0_*`. Memory never breaks trading: each hook's memory work is guarded (an error
 is logged once, the strategy's result returned), and writes only enqueue.
 
-If your strategy overrides `bot_start`, `bot_loop_start`, `confirm_trade_entry`,
-`confirm_trade_exit`, `order_filled` or `advise_indicators`, call `super()` in it.
+If your strategy overrides `bot_start`, `bot_loop_start`, `confirm_trade_entry`, `order_filled`
+or `advise_indicators`, call `super()` in it.
+
+The exit is read where freqtrade reports every one of them, `order_filled` (confirm_trade_exit
+misses partial exits, liquidations and the force exits that end a backtest), and the mixin does
+not override `confirm_trade_exit` at all: freqtrade deep-copies the trade for every strategy
+callback that receives one, which a backtest would pay at every exit signal.
 """
 
 from __future__ import annotations
 
-import inspect
+import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from freqtrade_mem0 import fingerprint
-from freqtrade_mem0.config import RecallSettings, Settings, load_settings
-from freqtrade_mem0.market import MarketSeries
+from freqtrade_mem0.config import Settings
 from freqtrade_mem0.memory import Hit
-from freqtrade_mem0.models import MemoryKind, MemoryType, RunMode
-from freqtrade_mem0.query import Node, and_, between, parse
-from freqtrade_mem0.recall import (
-    FRAME_COLUMNS,
-    RecallResult,
-    Scope,
-    recall_frame,
-    scope_filter,
-)
-from freqtrade_mem0.recall.index import empty_result
-from freqtrade_mem0.records import MarketContext, note_record, trade_record
-from freqtrade_mem0.runtime import MemoryRuntime, RunIdentity
-from freqtrade_mem0.trades import exit_fill_facts, is_exit_order, performance_metrics, run_mode_of
+from freqtrade_mem0.models import RunMode
+from freqtrade_mem0.recall import FRAME_COLUMNS, RecallResult, Scope, empty_result
+from freqtrade_mem0.records import MarketContext
+from freqtrade_mem0.strategy_memory import StrategyMemory, nan_frame, overrides_without_super
 
 logger = logging.getLogger(__name__)
 
-_HOOKS = (
-    "bot_start",
-    "bot_loop_start",
-    "confirm_trade_entry",
-    "confirm_trade_exit",
-    "order_filled",
-    "advise_indicators",
-)
+
+def release_builtins_from_pickle_by_value() -> None:
+    """Undo one side effect of freqtrade's hyperopt on strategies with a mixin.
+
+    To let strategies inherit across files, hyperopt registers the module of every base class
+    below IStrategy for pickling by value. A mixin's bases end at `object`, so `builtins` gets
+    registered too, and pickling the strategy into the workers then recurses without end.
+    Nothing in `builtins` can be pickled by value: unregistering it only removes the failure.
+    """
+    import builtins
+
+    import cloudpickle  # type: ignore[import-untyped]
+
+    # ValueError: not registered (not in hyperopt, or freqtrade no longer does it)
+    with contextlib.suppress(ValueError):
+        cloudpickle.unregister_pickle_by_value(builtins)
 
 
 class Mem0Mixin:
     """Remember every trade; recall how past trades did in similar market conditions."""
 
-    mem0_settings: Settings
-    mem0_mode: RunMode
-    mem0_runtime: MemoryRuntime | None
-    mem0_markets: dict[str, MarketSeries]
-    mem0_clock: datetime | None
+    mem0_state: StrategyMemory
 
     def __init__(self, config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)  # type: ignore[call-arg]
-        self.mem0_settings = load_settings(config.get("mem0"))
-        self.mem0_mode = run_mode_of(config)
-        self.mem0_runtime = None  # built at bot_start: nothing is opened at import or pickling
-        self.mem0_markets = {}
-        self.mem0_clock = None
-        self._mem0_written: set[str] = set()
+        self.mem0_state = StrategyMemory(config)  # no I/O: the store opens at bot_start
         self._mem0_errors: set[str] = set()
-        self._mem0_next_performance: datetime | None = None
 
     # -- freqtrade hooks -------------------------------------------------------------------
 
@@ -82,11 +72,19 @@ class Mem0Mixin:
 
     def bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:
         super().bot_loop_start(current_time=current_time, **kwargs)  # type: ignore[misc]
-        self._mem0_guard("bot_loop_start", self._mem0_loop, current_time)
+        self._mem0_guard("bot_loop_start", self.mem0_state.loop, current_time)
 
     def advise_indicators(self, dataframe: Any, metadata: dict[str, Any]) -> Any:
         dataframe = super().advise_indicators(dataframe, metadata)  # type: ignore[misc]
-        self._mem0_guard("advise_indicators", self._mem0_index_market, dataframe, metadata)
+        self._mem0_guard(
+            "advise_indicators",
+            self.mem0_state.index_market,
+            dataframe,
+            metadata["pair"],
+            self.timeframe,  # type: ignore[attr-defined]
+        )
+        if self.mem0_state.mode is RunMode.HYPEROPT:  # indicators run after hyperopt's set-up
+            release_builtins_from_pickle_by_value()
         return dataframe
 
     def confirm_trade_entry(
@@ -112,33 +110,7 @@ class Mem0Mixin:
             side=side,
             **kwargs,
         )
-        self._mem0_guard("confirm_trade_entry", self._mem0_tick, current_time)
-        return decision
-
-    def confirm_trade_exit(
-        self,
-        pair: str,
-        trade: Any,
-        order_type: str,
-        amount: float,
-        rate: float,
-        time_in_force: str,
-        exit_reason: str,
-        current_time: datetime,
-        **kwargs: Any,
-    ) -> bool:
-        decision: bool = super().confirm_trade_exit(  # type: ignore[misc]
-            pair=pair,
-            trade=trade,
-            order_type=order_type,
-            amount=amount,
-            rate=rate,
-            time_in_force=time_in_force,
-            exit_reason=exit_reason,
-            current_time=current_time,
-            **kwargs,
-        )
-        self._mem0_guard("confirm_trade_exit", self._mem0_tick, current_time)
+        self._mem0_guard("confirm_trade_entry", self.mem0_state.tick, current_time)
         return decision
 
     def order_filled(
@@ -147,7 +119,7 @@ class Mem0Mixin:
         super().order_filled(  # type: ignore[misc]
             pair=pair, trade=trade, order=order, current_time=current_time, **kwargs
         )
-        self._mem0_guard("order_filled", self._mem0_on_fill, trade, order, current_time)
+        self._mem0_guard("order_filled", self.mem0_state.on_fill, trade, order, current_time)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -159,7 +131,7 @@ class Mem0Mixin:
             pair: the pair it concerns, if any.
             **metadata: `metrics` (a dict of numbers), `tags` (a tuple), anything else is kept.
         """
-        self._mem0_guard("mem0_note", self._mem0_note, text, pair, metadata)
+        self._mem0_guard("mem0_note", self.mem0_state.note, text, pair, metadata)
 
     def mem0_recall(
         self,
@@ -188,7 +160,7 @@ class Mem0Mixin:
             problem the result is insufficient and `.reason` says why.
         """
         result = self._mem0_guard(
-            "mem0_recall", self._mem0_recall, pair, current_time, k, scope, filters
+            "mem0_recall", self.mem0_state.recall, pair, current_time, k, scope, filters
         )
         if result is None:
             return empty_result(current_time, "recall unavailable (see the log)")
@@ -210,10 +182,17 @@ class Mem0Mixin:
         run's own trades cannot appear here; use `mem0_recall` in callbacks for those.
         """
         columns = self._mem0_guard(
-            "mem0_recall_frame", self._mem0_recall_frame, dataframe, metadata, k, scope, filters
+            "mem0_recall_frame",
+            self.mem0_state.recall_frame,
+            dataframe,
+            metadata["pair"],
+            self.timeframe,  # type: ignore[attr-defined]
+            k,
+            scope,
+            filters,
         )
         if columns is None:
-            columns = pd.DataFrame(np.nan, index=range(len(dataframe)), columns=list(FRAME_COLUMNS))
+            columns = nan_frame(len(dataframe), FRAME_COLUMNS)
         for name in FRAME_COLUMNS:
             dataframe[name] = columns[name].to_numpy()
         return dataframe
@@ -233,30 +212,43 @@ class Mem0Mixin:
         Unlike recall this reads the store, so call it sparingly (not on every candle).
         """
         hits = self._mem0_guard(
-            "mem0_search", self._mem0_search, text, current_time, filters, scope, limit
+            "mem0_search", self.mem0_state.search, text, current_time, filters, scope, limit
         )
         return hits or []
 
     def mem0_market(self, pair: str, when: datetime) -> MarketContext | None:
         """Market context (fingerprint, description) of the last candle closed by `when`."""
-        series = self.mem0_markets.get(pair)
-        return None if series is None else series.context_at(when)
+        return self.mem0_state.market(pair, when)
 
     def mem0_flush(self) -> bool:
         """Deliver every pending memory now (e.g. at the end of a backtest)."""
-        return self.mem0_runtime.flush() if self.mem0_runtime is not None else True
+        runtime = self.mem0_state.runtime
+        return runtime.flush() if runtime is not None else True
 
     def mem0_close(self) -> None:
         """Deliver what is pending and release the store (the end of a backtest calls this)."""
-        runtime, self.mem0_runtime = self.mem0_runtime, None
-        if runtime is not None:
-            runtime.close()
+        self.mem0_state.close()
+
+    @property
+    def mem0_settings(self) -> Settings:
+        """The validated `"mem0"` section of the config."""
+        return self.mem0_state.settings
+
+    @property
+    def mem0_mode(self) -> RunMode:
+        """The run mode the memory sees (live, dry_run, backtest, hyperopt or other)."""
+        return self.mem0_state.mode
+
+    @property
+    def mem0_run_id(self) -> str | None:
+        """This run's id in memories (freqtrade's run id in backtests); None before bot_start."""
+        return self.mem0_state.run_id()
 
     # -- internals -------------------------------------------------------------------------
 
     def _mem0_guard(self, where: str, action: Callable[..., Any], *args: Any) -> Any:
         """Run memory work so that no error of ours ever reaches the bot."""
-        if not self.mem0_settings.enabled:
+        if not self.mem0_state.settings.enabled:
             return None
         try:
             return action(*args)
@@ -273,251 +265,8 @@ class Mem0Mixin:
             return None
 
     def _mem0_start(self) -> None:
-        config: dict[str, Any] = self.config  # type: ignore[attr-defined]
-        self._mem0_warn_missing_super()
-        warmup = fingerprint.WARMUP
-        if getattr(self, "startup_candle_count", 0) < warmup:
-            logger.info(
-                "freqtrade-mem0: startup_candle_count < %d, so the first %d candles of a run "
-                "have no market fingerprint",
-                warmup,
-                warmup,
+        for hook in overrides_without_super(type(self), Mem0Mixin):
+            logger.warning(
+                "freqtrade-mem0: %s does not call super(); the memory misses what it reports", hook
             )
-        identity = RunIdentity(
-            strategy=type(self).__name__,
-            mode=self.mem0_mode,
-            run_id=None if not self.mem0_mode.is_real_time else self._mem0_live_run_id(config),
-            exchange=config.get("exchange", {}).get("name"),
-            timeframe=getattr(self, "timeframe", None),
-            user_data_dir=Path(config.get("user_data_dir") or "user_data"),
-        )
-        self.mem0_runtime = MemoryRuntime(self.mem0_settings, identity)
-        self.mem0_runtime.load_index(all_strategies=self.mem0_settings.recall.scope == "all")
-        if self.mem0_mode.is_real_time:
-            interval = self.mem0_settings.performance_interval_minutes
-            if interval > 0:
-                self._mem0_next_performance = datetime.now(UTC) + timedelta(minutes=interval)
-
-    def _mem0_live_run_id(self, config: dict[str, Any]) -> str:
-        return f"{self.mem0_mode.value}:{config.get('bot_name') or 'freqtrade'}"
-
-    def _mem0_run_id(self) -> str | None:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            return None
-        if runtime.identity.run_id is None:
-            # freqtrade's own run id (a hash of config and strategy), computed once the engine
-            # has settled the config: result files carry the same id, so ingesting them later
-            # finds these memories instead of doubling them.
-            from freqtrade.optimize.backtest_caching import get_strategy_run_id
-
-            identity = runtime.identity
-            runtime.identity = RunIdentity(
-                identity.strategy,
-                identity.mode,
-                get_strategy_run_id(self),
-                identity.exchange,
-                identity.timeframe,
-                identity.user_data_dir,
-            )
-        return runtime.identity.run_id
-
-    def _mem0_warn_missing_super(self) -> None:
-        for name in _HOOKS:
-            method = getattr(type(self), name, None)
-            owner = next((c for c in type(self).__mro__ if name in c.__dict__), None)
-            if owner is None or owner is Mem0Mixin or not issubclass(owner, Mem0Mixin):
-                continue
-            try:
-                source = inspect.getsource(method)  # type: ignore[arg-type]
-            except (OSError, TypeError):
-                continue
-            if "super(" not in source:
-                logger.warning(
-                    "freqtrade-mem0: %s.%s does not call super(); the memory will miss what "
-                    "that hook reports",
-                    owner.__name__,
-                    name,
-                )
-
-    def _mem0_tick(self, current_time: datetime) -> None:
-        if self.mem0_clock is None or current_time > self.mem0_clock:
-            self.mem0_clock = current_time
-
-    def _mem0_loop(self, current_time: datetime) -> None:
-        self._mem0_tick(current_time)
-        runtime = self.mem0_runtime
-        if runtime is None or not self.mem0_mode.is_real_time:
-            return
-        if self._mem0_next_performance is not None and current_time >= self._mem0_next_performance:
-            self._mem0_performance(current_time)
-        if runtime.outbox.pending:
-            runtime.wake()
-
-    def _mem0_index_market(self, dataframe: Any, metadata: dict[str, Any]) -> None:
-        from freqtrade.exchange import timeframe_to_minutes
-
-        timeframe = timedelta(minutes=timeframe_to_minutes(self.timeframe))  # type: ignore[attr-defined]
-        self.mem0_markets[metadata["pair"]] = MarketSeries.from_frame(dataframe, timeframe)
-
-    def _mem0_on_fill(self, trade: Any, order: Any, current_time: datetime) -> None:
-        self._mem0_tick(current_time)
-        if not is_exit_order(trade, order):
-            return
-        facts = exit_fill_facts(trade, order, current_time, settled=self.mem0_mode.is_real_time)
-        self._mem0_remember_trade(facts, self.mem0_market(trade.pair, current_time))
-
-    def _mem0_remember_trade(self, facts: Any, exit_market: MarketContext | None) -> None:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            return
-        entry = self.mem0_market(facts.pair, facts.open_date)
-        use_markets = self.mem0_settings.market_fingerprint
-        record = trade_record(
-            facts,
-            strategy=runtime.identity.strategy,
-            mode=self.mem0_mode,
-            run_id=self._mem0_run_id(),
-            timeframe=runtime.identity.timeframe,
-            exchange=runtime.identity.exchange,
-            entry=entry if use_markets else None,
-            exit=exit_market if use_markets else None,
-        )
-        if record.id in self._mem0_written:  # a repeated fill is one memory
-            return
-        self._mem0_written.add(record.id)
-        runtime.put(record)
-        self._mem0_on_trade_memory(record)
-
-    def _mem0_on_trade_memory(self, record: Any) -> None:
-        if self.mem0_runtime is not None:
-            self.mem0_runtime.index.add([record])
-
-    def _mem0_scope(self, scope: Scope | None) -> Node | None:
-        runtime = self.mem0_runtime
-        assert runtime is not None
-        chosen = scope or self.mem0_settings.recall.scope
-        if chosen is None:
-            chosen = "strategy" if self.mem0_mode.is_real_time else "run"
-        return scope_filter(chosen, runtime.identity.strategy, self._mem0_run_id())
-
-    def _mem0_recall_settings(self, k: int | None) -> RecallSettings:
-        settings = self.mem0_settings.recall
-        return settings if k is None else settings.model_copy(update={"k": k})
-
-    def _mem0_recall(
-        self, pair: str, when: datetime, k: int | None, scope: Scope | None, filters: str | None
-    ) -> RecallResult:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            return empty_result(when, "recall used before bot_start")
-        self._mem0_tick(when)
-        series = self.mem0_markets.get(pair)
-        vector = series.vector_at(when) if series is not None else None
-        return runtime.index.recall(
-            vector,
-            when,
-            where=parse(filters).where if filters else None,
-            scope=self._mem0_scope(scope),
-            settings=self._mem0_recall_settings(k),
-        )
-
-    def _mem0_recall_frame(
-        self,
-        dataframe: pd.DataFrame,
-        metadata: dict[str, Any],
-        k: int | None,
-        scope: Scope | None,
-        filters: str | None,
-    ) -> pd.DataFrame:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            raise RuntimeError("mem0_recall_frame used before bot_start")
-        series = self.mem0_markets.get(metadata["pair"])
-        if series is None or len(series.close_times) != len(dataframe):
-            self._mem0_index_market(dataframe, metadata)
-            series = self.mem0_markets[metadata["pair"]]
-        return recall_frame(
-            runtime.index,
-            series.vectors,
-            series.close_times / 1e9,
-            where=parse(filters).where if filters else None,
-            scope=self._mem0_scope(scope),
-            settings=self._mem0_recall_settings(k),
-        )
-
-    def _mem0_search(
-        self,
-        text: str,
-        when: datetime | None,
-        filters: str | None,
-        scope: Scope | None,
-        limit: int,
-    ) -> list[Hit]:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            return []
-        if not self.mem0_mode.is_real_time:
-            if when is None:
-                raise ValueError("mem0_search needs current_time in a backtest")
-            runtime.flush()  # this run's own trades must be searchable too
-        memory = runtime.memory()
-        if memory is None:
-            return []
-        before = between("timestamp", lt=when) if when is not None else None
-        where = and_(parse(filters).where if filters else None, self._mem0_scope(scope), before)
-        return memory.search(text, where=where, limit=limit)
-
-    def _mem0_note(self, text: str, pair: str | None, metadata: dict[str, Any]) -> None:
-        runtime = self.mem0_runtime
-        if runtime is None:
-            raise RuntimeError("mem0_note called before bot_start")
-        when = self.mem0_clock if not self.mem0_mode.is_real_time else datetime.now(UTC)
-        market = self.mem0_market(pair, when) if pair and when else None
-        record = note_record(
-            text,
-            strategy=runtime.identity.strategy,
-            timestamp=when or datetime.now(UTC),
-            mode=self.mem0_mode,
-            run_id=self._mem0_run_id(),
-            pair=pair,
-            metrics=metadata.pop("metrics", None),
-            tags=tuple(metadata.pop("tags", ())),
-            data=metadata,
-            market=market.vector if market else None,
-        )
-        runtime.put(record)
-
-    def _mem0_performance(self, now: datetime) -> None:
-        from freqtrade.persistence import Trade
-
-        runtime = self.mem0_runtime
-        assert runtime is not None
-        closed = Trade.get_trades_proxy(is_open=False)
-        open_count = len(Trade.get_trades_proxy(is_open=True))
-        metrics = performance_metrics(closed, open_count)
-        text = (
-            f"{runtime.identity.strategy} {self.mem0_mode.value} performance: "
-            f"{metrics['trades']:.0f} closed trades, win rate {metrics['win_rate']:.0%}, "
-            f"profit {metrics['profit_abs']:+.8f}, max drawdown {metrics['drawdown_abs']:.8f}, "
-            f"{open_count} open"
-        )
-        record = note_record(
-            text,
-            strategy=runtime.identity.strategy,
-            timestamp=now,
-            kind=MemoryKind.PERFORMANCE,
-            type=MemoryType.LIVE,
-            mode=self.mem0_mode,
-            run_id=self._mem0_run_id(),
-            metrics=metrics,
-        )
-        runtime.put(record)
-        interval = timedelta(minutes=self.mem0_settings.performance_interval_minutes)
-        self._mem0_next_performance = now + interval
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Hyperopt pickles strategies into worker processes: leave open files and threads out.
-        state = self.__dict__.copy()
-        state["mem0_runtime"] = None
-        return state
+        self.mem0_state.start(self)

@@ -137,9 +137,12 @@ def trade_record(
     """
     profit_pct = facts.profit_ratio * 100.0
     verb = "partially exited" if facts.partial_exit is not None else "closed"
+    # The outcome in words too: the text embedding reads "a loss" far better than "-0.36%".
+    outcome = "a win" if profit_pct > 0 else "a loss" if profit_pct < 0 else "break-even"
     text = (
         f"{facts.pair} {facts.side} {verb} {profit_pct:+.2f}% after "
-        f"{format_duration(facts.duration_minutes)} by {facts.exit_reason or 'unknown exit'}"
+        f"{format_duration(facts.duration_minutes)} by {facts.exit_reason or 'unknown exit'}, "
+        f"{outcome}"
     )
     if facts.enter_tag:
         text += f" (entry tag {facts.enter_tag})"

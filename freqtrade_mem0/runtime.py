@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freqtrade_mem0 import fingerprint
 from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import Embedder
 from freqtrade_mem0.errors import StoreUnavailableError, TemporaryError
@@ -35,6 +34,7 @@ _ACTIVE: weakref.WeakSet[MemoryRuntime] = weakref.WeakSet()
 # strategies of one `--strategy-list` backtest (or lookahead analysis) run in one process.
 _SHARED: dict[str, tuple[Memory, int]] = {}
 _SHARED_LOCK = threading.Lock()
+SIMULATED_BATCH = 32  # memories a backtest queues before its delivery thread wakes
 _ATEXIT_LOCK = threading.Lock()
 _atexit_registered = False
 
@@ -60,13 +60,14 @@ class MemoryRuntime:
         identity: RunIdentity,
         *,
         embedder: Embedder | None = None,
-        reopen_seconds: float = 30.0,
+        reopen_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
         self.embedder = embedder
         self.writes = settings.enabled and identity.mode in settings.write_modes
-        self.reopen_seconds = reopen_seconds
+        # how long to wait before trying to open an unavailable store again
+        self.reopen_seconds = reopen_seconds or min(30.0, settings.outbox.retry_max_seconds)
         self._memory: Memory | None = None
         self._next_open = 0.0
         self._open_lock = threading.Lock()
@@ -77,9 +78,11 @@ class MemoryRuntime:
             batch_size=settings.outbox.batch_size,
             retry_max_seconds=settings.outbox.retry_max_seconds,
         )
-        self.index = RecallIndex(fingerprint.DIM)
+        # Delivery runs beside the bot: live on an interval, in backtests whenever a few
+        # memories are waiting, so embedding them overlaps the simulation instead of
+        # adding to its end.
         self._thread: DeliveryThread | None = None
-        if durable:
+        if self.writes:
             self._thread = DeliveryThread(self.outbox, settings.outbox.flush_interval_seconds)
             self._thread.start()
         _register(self)
@@ -108,8 +111,8 @@ class MemoryRuntime:
                     logger.warning("memory store not available yet (%s); will retry", exc)
         return self._memory
 
-    def load_index(self, *, all_strategies: bool = False) -> int:
-        """Load past trade memories into the recall index (once, at start); returns how many."""
+    def load_index(self, index: RecallIndex, *, all_strategies: bool = False) -> int:
+        """Load past trade memories into a recall index (once, at start); returns how many."""
         memory = self.memory()
         if memory is None:
             logger.warning("recall starts empty: the memory store is not available")
@@ -118,7 +121,7 @@ class MemoryRuntime:
             eq("kind", "trade"),
             None if all_strategies else eq("strategy", self.identity.strategy),
         )
-        loaded = self.index.add(memory.iterate(where, batch_size=2048))
+        loaded = index.add(memory.iterate(where, batch_size=2048))
         logger.info("freqtrade-mem0: recall index holds %d past trades", loaded)
         return loaded
 
@@ -132,6 +135,8 @@ class MemoryRuntime:
         """Queue a memory for delivery (no I/O here)."""
         if self.writes:
             self.outbox.put(record)
+            if not self.identity.mode.is_real_time and self.outbox.pending >= SIMULATED_BATCH:
+                self.wake()
 
     def wake(self) -> None:
         """Ask the delivery thread to deliver now."""
@@ -158,6 +163,13 @@ class MemoryRuntime:
         if memory is not None:
             _release(self.location, memory)
         _ACTIVE.discard(self)
+
+    def release_store(self) -> None:
+        """Let go of the store until it is needed again (reads reopen it)."""
+        with self._open_lock:
+            memory, self._memory = self._memory, None
+        if memory is not None:
+            _release(self.location, memory)
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a MemoryRuntime holds files and threads and cannot be pickled")
@@ -206,9 +218,18 @@ def _register(runtime: MemoryRuntime) -> None:
 
 
 def close_all() -> None:
-    """Flush and close every active runtime (end of a backtest, interpreter exit)."""
+    """Flush and close every active runtime and every store they shared (end of a run,
+    interpreter exit)."""
     for runtime in list(_ACTIVE):
         try:
             runtime.close()
         except Exception:  # closing must reach every runtime
             logger.exception("closing the memory runtime failed")
+    with _SHARED_LOCK:  # stores of runtimes dropped without closing (analysis commands)
+        leftovers = [memory for memory, _ in _SHARED.values()]
+        _SHARED.clear()
+    for memory in leftovers:
+        try:
+            memory.close()
+        except Exception:
+            logger.exception("closing a memory store failed")

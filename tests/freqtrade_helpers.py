@@ -92,7 +92,11 @@ class RecordingStrategy(IStrategy):
 def copy_example_userdir(target: Path) -> Path:
     """A private copy of the shipped example userdir (strategies, data, config)."""
     return Path(
-        shutil.copytree(EXAMPLE_USERDIR, target, ignore=shutil.ignore_patterns("backtest_results"))
+        shutil.copytree(
+            EXAMPLE_USERDIR,
+            target,
+            ignore=shutil.ignore_patterns("backtest_results", "mem0", "mem0-outbox", "logs"),
+        )
     )
 
 

@@ -107,7 +107,7 @@ def read_config_section(path: Path) -> dict[str, Any]:
     "--store",
     envvar="MEM0_STORE",
     help="Store location: a folder (embedded, default user_data/mem0), ':memory:', "
-    "'qdrant+http://host:6333', 'http://host:8080' (a memory service) or 'mem0'.",
+    "'qdrant+http://host:6333', 'http://host:8080' (a memory service) or 'mem0:'.",
 )
 @click.option(
     "-c",

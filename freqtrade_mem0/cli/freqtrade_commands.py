@@ -1,4 +1,4 @@
-"""freqtrade's own commands run offline (`backtesting`, `lookahead-analysis`,
+"""freqtrade's own commands run offline (`backtesting`, `hyperopt`, `lookahead-analysis`,
 `recursive-analysis`), and `recall` from the shell."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import click
 from freqtrade_mem0.backtest import (
     BacktestRun,
     backtesting_main,
+    hyperopt_main,
     lookahead_analysis_main,
     recursive_analysis_main,
 )
@@ -54,6 +55,13 @@ def lookahead_analysis(args: tuple[str, ...]) -> None:
 def recursive_analysis(args: tuple[str, ...]) -> None:
     """`freqtrade recursive-analysis ARGS`, offline. Memories are read, not written."""
     sys.exit(recursive_analysis_main(list(args)))
+
+
+@click.command(context_settings=_PASS_THROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hyperopt(args: tuple[str, ...]) -> None:
+    """`freqtrade hyperopt ARGS`, offline. Memories are read (recall works), not written."""
+    sys.exit(hyperopt_main(list(args)))
 
 
 @click.command()
@@ -127,5 +135,5 @@ def recall(
 
 def register(group: click.Group) -> None:
     """Add these commands to the `freqtrade-mem0` group."""
-    for command in (backtesting, lookahead_analysis, recursive_analysis, recall):
+    for command in (backtesting, hyperopt, lookahead_analysis, recursive_analysis, recall):
         group.add_command(command)

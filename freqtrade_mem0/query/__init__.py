@@ -1,9 +1,9 @@
 """The query language: Lucene syntax parsed into one small typed AST.
 
 The AST is evaluated in pure Python (`evaluate`) and translated for each store
-(`to_edge_filter`, `to_qdrant_filter`); tests prove that all three agree. Code that builds
-filters uses the builders (`eq`, `any_of`, `between`, `and_`, `or_`, `not_`), which resolve
-field names as queries do (`profit` is `metrics.profit`).
+(`to_edge_filter`, `to_qdrant_filter`, `to_mem0_filter`); tests prove that they agree. Code
+that builds filters uses the builders (`eq`, `any_of`, `between`, `and_`, `or_`, `not_`),
+which resolve field names as queries do (`profit` is `metrics.profit`).
 
 Fields: keyword fields (`strategy`, `pair`, `tags`, ... matched exactly, case-sensitive; a
 list such as `tags` matches when any element does), datetime fields (`timestamp`,
@@ -12,6 +12,7 @@ list such as `tags` matches when any element does), datetime fields (`timestamp`
 
 from freqtrade_mem0.query.evaluate import evaluate
 from freqtrade_mem0.query.filters import to_edge_filter, to_qdrant_filter
+from freqtrade_mem0.query.mem0_filters import Mem0Translation, to_mem0_filter
 from freqtrade_mem0.query.nodes import (
     And,
     Match,
@@ -36,6 +37,7 @@ __all__ = [
     "And",
     "Match",
     "MatchAny",
+    "Mem0Translation",
     "Node",
     "Not",
     "Or",
@@ -52,5 +54,6 @@ __all__ = [
     "resolve_field",
     "to_edge_filter",
     "to_lucene",
+    "to_mem0_filter",
     "to_qdrant_filter",
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from freqtrade_mem0.config import RecallSettings
 from freqtrade_mem0.query import Node
-from freqtrade_mem0.recall.index import RecallIndex, typical_distance
+from freqtrade_mem0.recall.index import RecallIndex, typical_distance, typical_prefix
 from freqtrade_mem0.recall.statistics import Z95
 
 CHUNK = 256
@@ -67,9 +67,10 @@ def recall_frame(
     typicals: dict[int, float] = {}
 
     def _typical(cut: int) -> float:
-        if cut not in typicals:  # many candles share a cut: compute each once
-            typicals[cut] = typical_distance(market[:cut])
-        return typicals[cut]
+        prefix = typical_prefix(cut)
+        if prefix not in typicals:  # many candles share a prefix: compute each once
+            typicals[prefix] = typical_distance(market[:prefix])
+        return typicals[prefix]
 
     for start in range(0, valid.size, CHUNK):
         chunk = valid[start : start + CHUNK]

@@ -8,9 +8,10 @@ then the scope and filter, then the k nearest fingerprints by Euclidean distance
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -83,11 +84,20 @@ class RecallResult:
     dissimilarity: float
     sufficient: bool
     reason: str
-    neighbours: tuple[Neighbour, ...] = field(default=(), repr=False)
+    # Neighbours are built on first access: most callers read only the statistics.
+    neighbour_source: Callable[[], tuple[Neighbour, ...]] = field(
+        default=tuple, repr=False, compare=False
+    )
+
+    @cached_property
+    def neighbours(self) -> tuple[Neighbour, ...]:
+        """The past trades found, nearest first."""
+        return self.neighbour_source()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, JSON-ready (non-finite numbers become None)."""
-        raw = asdict(self)
+        raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "neighbour_source"}
+        raw["neighbours"] = [asdict(n) for n in self.neighbours]
         return _json_safe(raw)
 
 
@@ -108,12 +118,37 @@ def is_recallable(record: MemoryRecord) -> bool:
     return record.kind is MemoryKind.TRADE and "partial_exit" not in record.data
 
 
+@dataclass(frozen=True)
+class _Candidates:
+    """One (scope, filter) pair evaluated over every row, reused until rows change.
+
+    The rows are sorted by time, so a time cut keeps a prefix of `rows` and of `market`: a
+    recall does a binary search and slices, and never re-evaluates a filter or copies columns.
+    """
+
+    rows: np.ndarray  # rows matching scope and filter, with a fingerprint and a profit
+    market: np.ndarray  # their fingerprints, contiguous
+    prior_known: np.ndarray  # cumulative count of in-scope rows with a profit
+    prior_wins: np.ndarray  # cumulative count of in-scope winning rows
+    typicals: dict[int, float] = field(default_factory=dict)
+
+    def typical(self, visible: int) -> float:
+        """Typical distance between two of the first `visible` candidates (memoised)."""
+        prefix = typical_prefix(visible)
+        if prefix not in self.typicals:
+            self.typicals[prefix] = typical_distance(self.market[:prefix])
+        return self.typicals[prefix]
+
+
 class RecallIndex:
     """Trade memories in memory, for sub-millisecond point-in-time recall."""
+
+    CACHE_SIZE = 16  # (scope, filter) pairs kept evaluated; strategies use a handful
 
     def __init__(self, dim: int) -> None:
         self.columns = TradeColumns(dim)
         self._seen: set[str] = set()
+        self._cache: dict[tuple[Node | None, Node | None], _Candidates] = {}
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -125,8 +160,43 @@ class RecallIndex:
             if is_recallable(record) and record.id not in self._seen:
                 self._seen.add(record.id)
                 fresh.append(record)
-        self.columns.append(fresh)
+        if fresh:
+            self.columns.append(fresh)
+            self._cache.clear()
         return len(fresh)
+
+    def _candidates(self, scope: Node | None, where: Node | None) -> _Candidates:
+        key = (scope, where)
+        try:
+            cached = self._cache.get(key)
+        except TypeError:  # a node holding something unhashable: evaluate without caching
+            return self._evaluate(scope, where)
+        if cached is None:
+            cached = self._evaluate(scope, where)
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = cached
+        return cached
+
+    def _evaluate(self, scope: Node | None, where: Node | None) -> _Candidates:
+        columns = self.columns
+        columns.ensure_sorted()
+        everything = slice(0, len(columns))
+        in_scope = columns.mask(scope, everything)
+        profit = columns.profit.view
+        known = in_scope & ~np.isnan(profit)
+        with np.errstate(invalid="ignore"):
+            wins = known & (profit > 0)
+        usable = known & ~np.isnan(columns.market.view[:, 0])
+        if where is not None:
+            usable &= columns.mask(where, everything)
+        rows = np.flatnonzero(usable)
+        return _Candidates(
+            rows=rows,
+            market=np.ascontiguousarray(columns.market.view[rows]),
+            prior_known=np.concatenate(([0], np.cumsum(known))),
+            prior_wins=np.concatenate(([0], np.cumsum(wins))),
+        )
 
     def recall(
         self,
@@ -147,38 +217,36 @@ class RecallIndex:
             settings: k, decay, prior strength and sufficiency thresholds.
         """
         settings = settings or RecallSettings()
-        columns = self.columns
-        cut = columns.cut(at)
-        visible = slice(0, cut)
-        in_scope = columns.mask(scope, visible)
-        prior_rows = np.flatnonzero(in_scope)
-        prior_profit = columns.profit.view[prior_rows]
-        prior_profit = prior_profit[~np.isnan(prior_profit)]
-        prior_n = int(prior_profit.size)
-        prior = float((prior_profit > 0).mean()) if prior_n else 0.5
-        rows = prior_rows
-        if where is not None and rows.size:
-            rows = rows[columns.mask(where, rows)]
+        cut = self.columns.cut(at)
+        candidates = self._candidates(scope, where)
+        prior_n = int(candidates.prior_known[cut])
+        prior = float(candidates.prior_wins[cut]) / prior_n if prior_n else 0.5
         if vector is None or not np.isfinite(vector).all():
             return empty_result(at, "no market fingerprint now (warm-up)", prior, prior_n, settings)
-        market = columns.market.view[rows]
-        usable = ~np.isnan(market[:, 0]) & ~np.isnan(columns.profit.view[rows])
-        rows, market = rows[usable], market[usable]
-        if rows.size == 0:
+        visible = int(np.searchsorted(candidates.rows, cut, side="left"))
+        if visible == 0:
             return empty_result(at, "no comparable past trades", prior, prior_n, settings)
-        distances = np.sqrt(((market - vector) ** 2).sum(axis=1))
-        k = min(settings.k, rows.size)
-        nearest = np.argpartition(distances, k - 1)[:k] if k < rows.size else np.arange(rows.size)
+        rows, market = candidates.rows[:visible], candidates.market[:visible]
+        difference = market - vector
+        distances = np.sqrt(np.einsum("ij,ij->i", difference, difference))
+        k = min(settings.k, visible)
+        nearest = np.argpartition(distances, k - 1)[:k] if k < visible else np.arange(visible)
         nearest = nearest[np.argsort(distances[nearest], kind="stable")]
         return self._summarise(
-            rows[nearest], distances[nearest], market, at, prior, prior_n, settings
+            rows[nearest],
+            distances[nearest],
+            candidates.typical(visible),
+            at,
+            prior,
+            prior_n,
+            settings,
         )
 
     def _summarise(
         self,
         rows: np.ndarray,
         distances: np.ndarray,
-        candidates: np.ndarray,
+        typical: float,
         at: datetime,
         prior: float,
         prior_n: int,
@@ -194,7 +262,6 @@ class RecallIndex:
         low, high = wilson_interval(win_rate, n_eff) if total > 0 else (0.0, 1.0)
         durations = columns.duration.view[rows]
         known = ~np.isnan(durations)
-        typical = typical_distance(candidates)
         nearest = float(distances[0])
         dissimilarity = nearest / typical if typical > 0 else (0.0 if nearest == 0 else math.inf)
         reason = ""
@@ -202,18 +269,27 @@ class RecallIndex:
             reason = f"effective sample {n_eff:.1f} < {settings.min_n_eff:g}"
         elif dissimilarity > settings.max_dissimilarity:
             reason = f"dissimilarity {dissimilarity:.2f} > {settings.max_dissimilarity:g}"
-        neighbours = tuple(
-            Neighbour(
-                id=columns.ids[row],
-                pair=columns.word("pair", int(columns.codes["pair"].view[row])),
-                side=columns.word("side", int(columns.codes["side"].view[row])),
-                time=datetime.fromtimestamp(float(columns.ts.view[row]), tz=UTC),
-                distance=float(distance),
-                profit=float(profit),
-                weight=float(weight),
+
+        # Copied now, turned into objects on first access (rows may be re-sorted later).
+        ids = [columns.ids[row] for row in rows]
+        pairs = [columns.word("pair", int(code)) for code in columns.codes["pair"].view[rows]]
+        sides = [columns.word("side", int(code)) for code in columns.codes["side"].view[rows]]
+        times = columns.ts.view[rows].copy()
+
+        def neighbours() -> tuple[Neighbour, ...]:
+            return tuple(
+                Neighbour(
+                    id=ids[i],
+                    pair=pairs[i],
+                    side=sides[i],
+                    time=datetime.fromtimestamp(float(times[i]), tz=UTC),
+                    distance=float(distances[i]),
+                    profit=float(profits[i]),
+                    weight=float(weights[i]),
+                )
+                for i in range(len(ids))
             )
-            for row, distance, profit, weight in zip(rows, distances, profits, weights, strict=True)
-        )
+
         expectancy = float(np.dot(weights, profits)) / total if total > 0 else math.nan
         return RecallResult(
             at=at,
@@ -237,8 +313,16 @@ class RecallIndex:
             dissimilarity=dissimilarity,
             sufficient=not reason,
             reason=reason,
-            neighbours=neighbours,
+            neighbour_source=neighbours,
         )
+
+
+def typical_prefix(visible: int) -> int:
+    """How many of the oldest visible memories estimate the typical distance: the largest
+    power of two up to `visible`. Only past memories count, and the estimate changes about
+    log2(n) times over a run instead of at every trade."""
+    visible = int(visible)
+    return 1 << (visible.bit_length() - 1) if visible > 0 else 0
 
 
 def typical_distance(market: np.ndarray) -> float:

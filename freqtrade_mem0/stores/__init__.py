@@ -6,7 +6,7 @@
 | `:memory:`                            | qdrant-client in memory (tests)             |
 | `qdrant+http://host:6333` (or https)  | a Qdrant server or cluster                  |
 | `http://host:8080` (or https)         | a memory service (`freqtrade-mem0 serve`)   |
-| `mem0`                                | the mem0ai library's `Memory`               |
+| `mem0:` (configured by the "mem0" section) | the mem0ai library's `Memory`          |
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ def backend_of(location: str) -> str:
         return "qdrant"
     if location.startswith(("http://", "https://")):
         return "http"
-    if location == "mem0" or location.startswith("mem0:"):
+    if location.startswith("mem0:"):  # a folder may well be called "mem0": the colon decides
         return "mem0"
     if "://" in location:
         raise ConfigError(
             f"unknown store location {location!r}: use a folder, ':memory:', "
-            "'qdrant+http(s)://host:port', 'http(s)://host:port' (a memory service) or 'mem0'"
+            "'qdrant+http(s)://host:port', 'http(s)://host:port' (a memory service) or 'mem0:'"
         )
     return "edge"
 
@@ -85,9 +85,9 @@ def open_store(location: str, spec: StoreSpec, settings: Settings) -> MemoryStor
             timeout=settings.timeout_seconds,
         )
     if backend == "http":
-        from freqtrade_mem0.stores.http import HttpStore  # type: ignore[import-not-found]
+        from freqtrade_mem0.stores.http import HttpStore
 
         return HttpStore(location, spec, settings)
-    from freqtrade_mem0.stores.mem0 import Mem0Store  # type: ignore[import-not-found]
+    from freqtrade_mem0.stores.mem0 import Mem0Store
 
-    return Mem0Store(spec, settings)
+    return Mem0Store(spec, settings, location)

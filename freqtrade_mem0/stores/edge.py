@@ -243,7 +243,8 @@ class EdgeStore:
         request = qe.FacetRequest(key=key, limit=limit, exact=True, filter=_edge_filter(where))
         with edge_errors(self.path):
             response = self.shard.facet(request)
-        return {str(hit.value): int(hit.count) for hit in response.hits}
+        # The payload index keeps values whose points were all deleted, counted 0.
+        return {str(hit.value): int(hit.count) for hit in response.hits if hit.count}
 
     def status(self) -> StoreStatus:
         """Points, indexed vectors, segments and size on disk."""

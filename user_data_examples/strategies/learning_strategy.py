@@ -50,7 +50,7 @@ class LearningSampleStrategy(Mem0Mixin, SampleStrategy):
         if not recall.sufficient:
             self.mem0_decisions["entered: evidence insufficient"] += 1
             return True
-        if recall.expectancy < 0 and recall.win_rate_high < 0.5:
+        if recall.expectancy < 0:
             self.mem0_decisions["blocked: similar markets lost money"] += 1
             return False
         self.mem0_decisions["entered: similar markets made money"] += 1

@@ -1,0 +1,97 @@
+"""Mixin overhead: wall time of a real offline backtest of SampleStrategy and of the same strategy
+with Mem0Mixin (MemorySampleStrategy) on the shipped candles (ten pairs, 19 days of 5m, about 95
+trades), in alternating repetitions, medians compared. The mixin's time includes fingerprinting
+every candle, a memory per trade, and the delivery of all of them with the real MiniLM embedder
+into the embedded store (created, and the model loaded, once before timing; every repetition is
+a new run whose memories are new to the store). Also LearningSampleStrategy, which recalls at
+every entry signal and stake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure, median, progress
+from freqtrade_mem0.backtest import run_backtest
+from freqtrade_mem0.embedding import MiniLMEmbedder
+
+BUDGET_SECONDS = 300
+EXAMPLE_USERDIR = Path(__file__).resolve().parent.parent / "user_data_examples"
+TIMERANGE = "20180111-20180130"
+
+
+def backtest_seconds(userdir: Path, strategy: str, repeat: int) -> float:
+    """One backtest's wall time. Each repetition is a new run (its own run id, through an
+    otherwise unused config key), so its memories are new to the store, as after any change."""
+    config: dict[str, Any] = json.loads((userdir / "config.json").read_text())
+    config.update(
+        strategy=strategy,
+        timerange=TIMERANGE,
+        user_data_dir=str(userdir),
+        export="none",
+        bot_name=f"bench-{repeat}",
+    )
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # freqtrade's result tables
+        run_backtest(config)
+    return time.perf_counter() - started
+
+
+def run(quick: bool = False) -> list[Figure]:
+    logging.disable(logging.WARNING)  # freqtrade logs at INFO; the runner shows our progress
+    MiniLMEmbedder().embed([f"load and warm the model before timing {i}" for i in range(64)])
+    repeats = 2 if quick else 5
+    strategies = ("SampleStrategy", "MemorySampleStrategy", "LearningSampleStrategy")
+    times: dict[str, list[float]] = {name: [] for name in strategies}
+    with tempfile.TemporaryDirectory(prefix="bench-mixin-") as tmp:
+        userdir = Path(
+            shutil.copytree(
+                EXAMPLE_USERDIR,
+                Path(tmp) / "user_data",
+                ignore=shutil.ignore_patterns("mem0", "mem0-outbox", "logs", "backtest_results"),
+            )
+        )
+        for name in strategies:  # warm caches (data files, imports) and create the store
+            backtest_seconds(userdir, name, -1)
+        for repeat in range(repeats):
+            for name in strategies:  # alternating, so drift in the machine hits all alike
+                times[name].append(backtest_seconds(userdir, name, repeat))
+            progress(
+                f"repeat {repeat + 1}/{repeats}: "
+                + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in strategies)
+            )
+    baseline = median(times["SampleStrategy"])
+    note = f"median of {repeats} alternating runs; full backtest incl. delivery to the store"
+    return [
+        Figure("backtest wall time, SampleStrategy", "s", baseline, note=note),
+        Figure(
+            "backtest wall time, with Mem0Mixin",
+            "s",
+            median(times["MemorySampleStrategy"]),
+            peer="the same strategy without the mixin",
+            peer_value=baseline,
+            target=baseline * 1.10,
+            note=note + "; target: ratio <= 1.10",
+        ),
+        Figure(
+            "backtest wall time, learning strategy (recall at every entry)",
+            "s",
+            median(times["LearningSampleStrategy"]),
+            peer="SampleStrategy without the mixin",
+            peer_value=baseline,
+            note=note + "; trades differ (recall blocks some entries)",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    for figure in run(quick=False):
+        print(figure)

@@ -1,0 +1,117 @@
+"""The memory service's application: `create_app(settings)` builds it, nothing at import.
+
+The core is synchronous: routes are plain functions that FastAPI runs in its thread pool,
+calling the same `Memory` facade the CLI and the mixin use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from freqtrade_mem0 import __version__
+from freqtrade_mem0.config import Settings
+from freqtrade_mem0.embedding import make_embedder
+from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.query import parse
+from freqtrade_mem0.service.deps import router_dependencies
+from freqtrade_mem0.service.errors import install_error_handlers
+from freqtrade_mem0.service.middleware import ServiceMiddleware
+from freqtrade_mem0.service.notify import Notifier
+from freqtrade_mem0.service.routes import backup, data, memories, ops, search, store, webhook
+from freqtrade_mem0.service.settings import ServiceSettings
+from freqtrade_mem0.service.state import MemoryProvider, ServiceState
+
+DESCRIPTION = """\
+The memory that Freqtrade bots, hyperopt workers, n8n workflows and a controller share.
+
+Memories travel in one format: `{"messages": [...], "metadata": {"type", "strategy",
+"timestamp", "metrics", ...}}`. Searches use a Lucene-style query language. Every error answer
+has the same body: `{"error": <name>, "detail": <what to fix>}`.
+
+`/v1/store/...` is the store protocol that `freqtrade-mem0 --store http://...` clients use.
+"""
+
+
+def open_memory(settings: ServiceSettings) -> Memory:
+    """Open the store the settings name, with their embedder."""
+    package = Settings(
+        store=settings.location(),
+        collection=settings.collection,
+        qdrant_api_key=settings.qdrant_api_key,
+        embedder=settings.embedder,
+    )
+    return Memory.open(
+        settings.location(), settings=package, embedder=make_embedder(settings.embedder)
+    )
+
+
+def make_notifier(settings: ServiceSettings) -> Notifier:
+    """The notifier of new memories the settings describe."""
+    return Notifier(
+        settings.notify_targets,
+        where=parse(settings.notify_filter).where,
+        retries=settings.notify_retries,
+        backoff=settings.notify_backoff_seconds,
+        backoff_max=settings.notify_backoff_max_seconds,
+        timeout=settings.notify_timeout_seconds,
+        queue_size=settings.notify_queue_size,
+    )
+
+
+def create_app(settings: ServiceSettings, memory: Memory | None = None) -> FastAPI:
+    """The memory service.
+
+    Args:
+        settings: validated settings (`load_service_settings`).
+        memory: an open memory to serve (the caller closes it); default: open the store the
+            settings name at start-up (and again later while it is unavailable), and close it
+            at shutdown.
+
+    Example:
+        >>> app = create_app(load_service_settings(embedder="hashing"))  # doctest: +SKIP
+        >>> uvicorn.run(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
+    """
+    provider = (
+        MemoryProvider(memory=memory)
+        if memory is not None
+        else MemoryProvider(opener=lambda: open_memory(settings))
+    )
+    state = ServiceState(settings=settings, memories=provider, notifier=make_notifier(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        shared: ServiceState = app.state.mem0
+        shared.memories.try_open()
+        shared.notifier.start()
+        try:
+            yield
+        finally:
+            shared.notifier.stop(timeout=shared.settings.notify_timeout_seconds)
+            shared.memories.close()
+
+    app = FastAPI(
+        title="freqtrade-mem0",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.mem0 = state
+    install_error_handlers(app)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        large_body_paths=("/import",),
+        max_large_body_bytes=settings.max_import_bytes,
+    )
+    app.include_router(ops.health_router)
+    guard = router_dependencies(settings)
+    for module in (memories, search, ops, data, backup, webhook, store):
+        app.include_router(module.router, dependencies=guard)
+    return app

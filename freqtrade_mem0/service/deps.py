@@ -1,0 +1,50 @@
+"""Route dependencies, and the one place that decides what guards the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.service.settings import ServiceSettings
+from freqtrade_mem0.service.state import ServiceState
+
+
+# Both are coroutines so that FastAPI calls them on the event loop: a plain function would
+# cost a thread-pool hop per request each, for an attribute read.
+async def get_state(request: Request) -> ServiceState:
+    """The service's shared state."""
+    state: ServiceState = request.app.state.mem0
+    return state
+
+
+async def get_memory(state: Annotated[ServiceState, Depends(get_state)]) -> Memory:
+    """The open memory (503 while the store is unavailable)."""
+    memory = state.memories.current
+    if memory is not None:
+        return memory
+    return await run_in_threadpool(state.memories.get)  # opening a store blocks
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+MemoryDep = Annotated[Memory, Depends(get_memory)]
+
+
+def router_dependencies(settings: ServiceSettings) -> list[Any]:
+    """Dependencies every router except `/health` is mounted with.
+
+    Authentication plugs in here, once for all routers; today there is none.
+    """
+    return []
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A model as a JSON answer, serialised once, by pydantic.
+
+    For the busiest routes: FastAPI would validate a returned model against the route's
+    `response_model` again, in a thread-pool hop of its own, before serialising it.
+    """
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
