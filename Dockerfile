@@ -25,11 +25,14 @@ RUN useradd --create-home --uid 1000 mem0 && mkdir -p /data && chown mem0:mem0 /
 USER mem0
 VOLUME ["/data"]
 
-# The embedded store and the backups live in the volume; QDRANT_URL switches to a server.
+# The embedded store, the backups and the API keys live in the volume; QDRANT_URL switches to
+# a server. The service refuses to start without a key: docker compose run --rm mem0
+# freqtrade-mem0 keys create --name ops --role admin (docs/security.md).
 ENV MEM0_HOST=0.0.0.0 \
     MEM0_PORT=8080 \
     MEM0_DATA_DIR=/data/mem0 \
-    MEM0_BACKUP_DIR=/data/backups
+    MEM0_BACKUP_DIR=/data/backups \
+    MEM0_KEYS_FILE=/data/keys.json
 EXPOSE 8080
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \

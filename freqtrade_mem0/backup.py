@@ -9,6 +9,9 @@ A backup is a folder `<backup_dir>/<name>/` holding
 - `manifest.json`: the count, the sha256 of the uncompressed lines, the vector spaces and when
   it was made.
 
+The data file of a store with encryption keys is encrypted with its active key (chunked
+AES-256-GCM, `freqtrade_mem0.security.crypto`); the manifest names the key id.
+
 It is written into a hidden temporary folder and renamed into place when complete, so a backup
 that is listed is whole. Qdrant Edge has no snapshot-creation API (qdrant-edge-py 0.9.0); this
 format also restores into any backend. Consistency across concurrent writes is the caller's
@@ -42,7 +45,10 @@ from freqtrade_mem0.memory import (
     to_record,
 )
 from freqtrade_mem0.models import MemoryRecord
+from freqtrade_mem0.security.crypto import KeyRing
+from freqtrade_mem0.security.files import sealing, unsealing
 from freqtrade_mem0.stores import TEXT_VECTOR, StoredPoint
+from freqtrade_mem0.stores.encrypted import EncryptedStore
 
 FORMAT = "freqtrade-mem0/backup-v1"
 MANIFEST = "manifest.json"
@@ -69,6 +75,7 @@ class BackupInfo:
         fingerprint_version: version of the market fingerprint.
         source: the store it was made from.
         package_version: the freqtrade-mem0 version that made it.
+        encrypted_with: the id of the key its data is encrypted with; None: in clear.
     """
 
     name: str
@@ -83,6 +90,7 @@ class BackupInfo:
     fingerprint_version: int
     source: str
     package_version: str
+    encrypted_with: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the manifest's content, plus the name and path)."""
@@ -130,7 +138,12 @@ def create_backup(memory: Memory, folder: str | Path, *, name: str | None = None
         created = datetime.now(UTC)
         digest = hashlib.sha256()
         count = 0
-        with gzip.open(tmp / DATA, "wb", compresslevel=1) as out:
+        ring = ring_of(memory)
+        with (
+            open(tmp / DATA, "wb") as raw,
+            sealing(raw, ring) as sink,
+            gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=1) as out,
+        ):
             for point in _points(memory):
                 line = _line(point)
                 digest.update(line)
@@ -151,6 +164,7 @@ def create_backup(memory: Memory, folder: str | Path, *, name: str | None = None
             fingerprint_version=spec.fingerprint_version,
             source=f"{memory.store.backend}:{memory.store.location}",
             package_version=__version__,
+            encrypted_with=ring.active.id if ring is not None else None,
         )
         manifest = {"format": FORMAT, **info.to_dict()}
         del manifest["path"]
@@ -222,6 +236,7 @@ def read_manifest(path: str | Path) -> BackupInfo:
             fingerprint_version=int(raw["fingerprint_version"]),
             source=str(raw.get("source", "")),
             package_version=str(raw.get("package_version", "")),
+            encrypted_with=raw.get("encrypted_with"),
         )
     except OSError as exc:
         raise BackupError(f"cannot read the manifest of {path}: {exc}") from exc
@@ -229,21 +244,31 @@ def read_manifest(path: str | Path) -> BackupInfo:
         raise BackupError(f"the manifest of {path} is malformed: {exc!r}") from exc
 
 
-def verify_backup(path: str | Path) -> BackupInfo:
+def verify_backup(path: str | Path, ring: KeyRing | None = None) -> BackupInfo:
     """Read a whole backup and check it against its manifest: count, checksum, every record.
+
+    Args:
+        path: the backup's folder.
+        ring: the keys of an encrypted backup.
 
     Raises:
         BackupError: saying what does not match.
+        EncryptionError: it is encrypted and `ring` lacks its key.
     """
     info = read_manifest(path)
-    count = sum(1 for _ in _entries(info))
+    count = sum(1 for _ in _entries(info, ring))
     if count != info.count:
         raise BackupError(f"backup {info.name}: {count} memories, the manifest says {info.count}")
     return info
 
 
 def restore_backup(
-    memory: Memory, path: str | Path, *, replace: bool = False, batch_size: int = 512
+    memory: Memory,
+    path: str | Path,
+    *,
+    replace: bool = False,
+    batch_size: int = 512,
+    ring: KeyRing | None = None,
 ) -> RestoreResult:
     """Write a backup's memories into a memory (an idempotent upsert by id).
 
@@ -256,6 +281,7 @@ def restore_backup(
         path: the backup's folder.
         replace: delete every memory first, so the store holds exactly the backup.
         batch_size: memories per store write.
+        ring: the keys of an encrypted backup; default: those of the memory's store.
 
     Raises:
         BackupError: the backup is damaged or does not match its manifest.
@@ -263,7 +289,8 @@ def restore_backup(
     """
     from freqtrade_mem0.errors import IncompatibleStoreError
 
-    info = verify_backup(path)
+    ring = ring or ring_of(memory)
+    info = verify_backup(path, ring)
     spec = store_spec(memory.embedder)
     if (info.market_dim, info.fingerprint_version) != (spec.market_dim, spec.fingerprint_version):
         raise IncompatibleStoreError(
@@ -274,7 +301,7 @@ def restore_backup(
     if replace:
         memory.delete_where(None)
     restored = 0
-    for chunk in batched(_entries(info), batch_size):
+    for chunk in batched(_entries(info, ring), batch_size):
         records = [record for record, _ in chunk]
         stored = [vector for _, vector in chunk if vector is not None]
         if same_space and len(stored) == len(chunk):
@@ -296,11 +323,16 @@ def delete_backup(folder: str | Path, name: str) -> None:
     shutil.rmtree(find_backup(folder, name))
 
 
-def _entries(info: BackupInfo) -> Iterator[tuple[MemoryRecord, np.ndarray | None]]:
+def _entries(
+    info: BackupInfo, ring: KeyRing | None = None
+) -> Iterator[tuple[MemoryRecord, np.ndarray | None]]:
     """Each record of a backup with its text vector, checking the checksum at the end."""
     digest = hashlib.sha256()
     try:
-        with gzip.open(info.path / DATA, "rb") as data:
+        with (
+            open(info.path / DATA, "rb") as raw,
+            gzip.GzipFile(fileobj=unsealing(raw, ring, f"backup {info.name}"), mode="rb") as data,
+        ):
             for number, line in enumerate(data, start=1):
                 digest.update(line)
                 yield _parse_line(info, number, line)
@@ -328,6 +360,12 @@ def _parse_line(
     except (ValueError, TypeError, AttributeError) as exc:
         raise BackupError(f"{where}: {exc}") from exc
     return record, vector
+
+
+def ring_of(memory: Memory) -> KeyRing | None:
+    """The keys a memory's store encrypts with (its backups are encrypted with them too)."""
+    store = memory.store
+    return store.ring if isinstance(store, EncryptedStore) else None
 
 
 def _points(memory: Memory) -> Iterator[StoredPoint]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from freqtrade_mem0.errors import ConfigError
 from freqtrade_mem0.models import RunMode, format_validation_error
+
+if TYPE_CHECKING:
+    from freqtrade_mem0.security.crypto import KeyRing
 
 DEFAULT_STORE_DIR = "mem0"
 
@@ -97,6 +100,16 @@ class Settings(BaseSettings):
         default=None, description="CA certificates to verify the memory service's TLS certificate"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, description="network timeout per request")
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="encrypt memories at rest (embedded or Qdrant store), backups and exports: "
+        "`<id>:<base64 key>`, comma-separated, the first encrypts "
+        "(`freqtrade-mem0 encryption new-key`)",
+    )
+    encryption_key_file: str | None = Field(
+        default=None,
+        description="a file of `<id>:<base64 key>` lines, instead of `encryption_keys`",
+    )
     embedder: Literal["minilm", "hashing"] = Field(
         default="minilm",
         description="text embedder: `minilm` (all-MiniLM-L6-v2, local) or `hashing` (tests)",
@@ -129,6 +142,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the config file, as FREQTRADE__* variables do.
         return env_settings, init_settings
+
+    def key_ring(self) -> KeyRing | None:
+        """The encryption keys, or None when memories are kept in clear.
+
+        Raises:
+            ConfigError: both sources given, or a malformed key.
+        """
+        from freqtrade_mem0.security.crypto import ring_from
+
+        return ring_from(self.encryption_keys, self.encryption_key_file)
 
     def location(self, user_data_dir: str | Path | None = None) -> str:
         """The store location these settings select."""

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from freqtrade_mem0 import fingerprint
 from freqtrade_mem0.config import Settings, load_settings
 from freqtrade_mem0.embedding import Embedder, make_embedder
-from freqtrade_mem0.errors import InvalidMemoryError, NotFoundError
+from freqtrade_mem0.errors import EncryptionError, InvalidMemoryError, NotFoundError
 from freqtrade_mem0.models import (
     MemoryCreate,
     MemoryRecord,
@@ -82,7 +82,16 @@ def to_point(record: MemoryRecord, text_vector: Sequence[float]) -> StoredPoint:
 
 
 def to_record(point: StoredPoint) -> MemoryRecord:
-    """A store point back as a record."""
+    """A store point back as a record.
+
+    Raises:
+        EncryptionError: the point is encrypted and this process has no key for it.
+    """
+    if "enc" in point.payload:  # stores.encrypted.ENVELOPE: an EncryptedStore decrypts it
+        raise EncryptionError(
+            f"memory {point.id} is encrypted at rest; configure its key "
+            "(encryption_keys or encryption_key_file) to read it"
+        )
     return MemoryRecord.from_payload(point.payload, point.vectors.get(MARKET_VECTOR))
 
 

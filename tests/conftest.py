@@ -61,11 +61,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService
 @pytest.fixture
 def memory(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Memory]:
     """An empty memory on each backend, with the fast hashing embedder."""
+    settings = Settings()
     if backend == "http":  # the session's service, emptied for each test
+        from tests.service_helpers import ADMIN_KEY
+
         location = request.getfixturevalue("service").url
+        settings = Settings(api_key=ADMIN_KEY)
     else:
         location = location_for(backend, tmp_path)
-    opened = Memory.open(location, settings=Settings(), embedder=HashingEmbedder())
+    opened = Memory.open(location, settings=settings, embedder=HashingEmbedder())
     if backend == "http":
         opened.store.delete_where(None)
     yield opened

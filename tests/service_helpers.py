@@ -18,27 +18,46 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from freqtrade_mem0.security.keys import KeyFile, generate_key
 from freqtrade_mem0.service import ServiceSettings, create_app
 from tests.factories import wire
 
+# The admin key every test service accepts (its keys file holds only its hash).
+ADMIN_KEY = generate_key()[1]
+ADMIN_HEADERS = {"X-API-Key": ADMIN_KEY}
+
 
 def service_settings(root: Path, **overrides: Any) -> ServiceSettings:
-    """Settings of a service on an embedded store under `root`, with the hashing embedder."""
+    """Settings of a service on an embedded store under `root`, with the hashing embedder,
+    accepting `ADMIN_KEY` (unless `insecure_no_auth=True`: no authentication, no keys file)."""
     values: dict[str, Any] = {
+        "host": "127.0.0.1",
         "store": str(root / "store"),
         "backup_dir": root / "backups",
         "embedder": "hashing",
         "log_level": "warning",
     }
+    if not overrides.get("insecure_no_auth"):
+        values["keys_file"] = root / "keys.json"
+        keys = KeyFile(values["keys_file"])
+        if not any(entry.name == "test-admin" for entry in keys.entries()):
+            keys.create("test-admin", "admin", key=ADMIN_KEY)
     values.update(overrides)
     return ServiceSettings(**values)
 
 
+def admin_client(url: str, **options: Any) -> httpx.Client:
+    """An HTTP client of a test service with the admin key."""
+    return httpx.Client(base_url=url, headers=ADMIN_HEADERS, **options)
+
+
 @contextmanager
-def running(app: FastAPI) -> Iterator[str]:
-    """Serve an app with uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
+def running(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Serve an app with uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL.
+
+    `options` go to `uvicorn.Config` (`ssl_certfile`, `ssl_keyfile`: an https URL)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
     )
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
@@ -49,7 +68,8 @@ def running(app: FastAPI) -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        scheme = "https" if options.get("ssl_certfile") else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(15)
@@ -133,7 +153,7 @@ def receiver(fail_first: int = 0, status: int = 200) -> Iterator[Receiver]:
 @contextmanager
 def fresh_client(service: RunningService) -> Iterator[httpx.Client]:
     """A client of a running service whose store and backup folder are emptied first."""
-    with httpx.Client(base_url=service.url, timeout=60) as http:
+    with admin_client(service.url, timeout=60) as http:
         http.post("/v1/store/delete-where", json={"where": ""}).raise_for_status()
         shutil.rmtree(service.settings.backup_dir, ignore_errors=True)
         service.settings.backup_dir.mkdir(parents=True)

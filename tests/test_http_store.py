@@ -26,12 +26,13 @@ from freqtrade_mem0.memory import Memory, store_spec, to_point
 from freqtrade_mem0.stores import StoredPoint
 from freqtrade_mem0.stores.http import HttpStore
 from tests.factories import trade
-from tests.service_helpers import RunningService
+from tests.service_helpers import ADMIN_HEADERS, ADMIN_KEY, RunningService
 
 
 @pytest.fixture
 def remote(service: RunningService) -> Iterator[Memory]:
-    with Memory.open(service.url, embedder=HashingEmbedder()) as memory:
+    settings = Settings(api_key=ADMIN_KEY)
+    with Memory.open(service.url, settings=settings, embedder=HashingEmbedder()) as memory:
         memory.store.delete_where(None)
         yield memory
 
@@ -75,7 +76,7 @@ def test_non_finite_vectors_are_refused(service: RunningService, remote: Memory)
     answer = httpx.post(
         service.url + "/v1/store/upsert",
         content=json.dumps(body),  # NaN: Python's json writes it, strict JSON has no such thing
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **ADMIN_HEADERS},
     )
     assert answer.status_code == 422
     assert "non-finite" in answer.json()["detail"]
@@ -84,7 +85,9 @@ def test_non_finite_vectors_are_refused(service: RunningService, remote: Memory)
 
 def test_another_embedder_is_refused(service: RunningService) -> None:
     with pytest.raises(IncompatibleStoreError, match="text_dim=384"):
-        Memory.open(service.url, embedder=HashingEmbedder(dim=64))
+        Memory.open(
+            service.url, settings=Settings(api_key=ADMIN_KEY), embedder=HashingEmbedder(dim=64)
+        )
 
 
 def test_an_unreachable_service_is_unavailable() -> None:
@@ -115,7 +118,7 @@ def test_a_busy_service_is_unavailable_not_an_error() -> None:
 
 
 def test_the_command_line_on_the_service(service: RunningService, remote: Memory) -> None:
-    runner = CliRunner()
+    runner = CliRunner(env={"MEM0_API_KEY": ADMIN_KEY})
     base = ["--store", service.url, "--embedder", "hashing"]
     added = runner.invoke(
         cli, [*base, "add", "volume spike then reversal", "--strategy", "S", "-m", "profit=2.5"]
@@ -136,6 +139,7 @@ def test_mem0_url_points_a_process_at_the_service(
     service: RunningService, remote: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MEM0_URL", service.url)
+    monkeypatch.setenv("MEM0_API_KEY", ADMIN_KEY)
     monkeypatch.setenv("MEM0_EMBEDDER", "hashing")
     with Memory.open() as memory:
         assert memory.store.backend == "http"

@@ -28,7 +28,8 @@ from tests.service_helpers import service_settings
 
 pytestmark = pytest.mark.integration
 
-LIMITS = {"max_body_bytes": 256 * 1024}
+# Authentication has tests of its own (test_security_*); here every operation runs unguarded.
+LIMITS = {"max_body_bytes": 256 * 1024, "insecure_no_auth": True}
 # Built at import to parametrise the test; it opens no store until a request needs one, and
 # the fixture below gives it one in a temporary folder first.
 UNUSED = Path(tempfile.gettempdir()) / "freqtrade-mem0-fuzz-unused"

@@ -14,7 +14,7 @@ from freqtrade_mem0.query import parse
 from freqtrade_mem0.service import create_app
 from freqtrade_mem0.service.notify import Notifier
 from tests.factories import trade, wire
-from tests.service_helpers import Receiver, receiver, running, service_settings
+from tests.service_helpers import Receiver, admin_client, receiver, running, service_settings
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def client(service_url: str, receivers: tuple[Receiver, Receiver]) -> Iterator[h
             target.headers.clear()
             target.attempts = 0
             target.fail_first = 0
-    with httpx.Client(base_url=service_url, timeout=30) as http:
+    with admin_client(service_url, timeout=30) as http:
         http.post("/v1/store/delete-where", json={"where": ""}).raise_for_status()
         yield http
 
@@ -110,7 +110,7 @@ def test_a_dead_target_never_slows_a_request(tmp_path: Path) -> None:
         notify_backoff_seconds=0.5,
         notify_timeout_seconds=0.5,  # also how long shutdown waits for deliveries
     )
-    with running(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+    with running(create_app(settings)) as url, admin_client(url) as http:
         started = time.perf_counter()
         for i in range(5):
             assert http.post("/memory", json=wire(key=f"k{i}")).status_code == 201

@@ -19,6 +19,7 @@ from freqtrade_mem0.service import create_app
 from freqtrade_mem0.service.errors import status_for
 from tests.service_helpers import (
     RunningService,
+    admin_client,
     fresh_client,
     note,
     running,
@@ -200,7 +201,7 @@ def test_a_store_held_elsewhere_answers_503_until_it_is_free(tmp_path: Any) -> N
     app = create_app(service_settings(tmp_path))
     app.state.mem0.memories.retry_seconds = 0.0
     try:
-        with running(app) as url, httpx.Client(base_url=url) as http:
+        with running(app) as url, admin_client(url) as http:
             assert http.get("/health").status_code == 200
             status = http.get("/status")
             assert status.status_code == 503

@@ -124,6 +124,7 @@ def test_serve_builds_the_app_from_its_flags(served: dict[str, Any], tmp_path: P
             str(tmp_path / "backups"),
             "--controller-url",
             "http://controller:8000",
+            "--insecure-no-auth",  # a loopback address: allowed
         ],
     )
     assert result.exit_code == 0, result.output
@@ -164,6 +165,9 @@ def test_the_image_runs_the_serve_command_the_tests_run(
         if name.startswith("MEM0_"):  # the image's settings, with its volume under tmp_path
             monkeypatch.setenv(name, value.replace("/data", str(tmp_path)))
     monkeypatch.setenv("MEM0_EMBEDDER", "hashing")  # the image's default is the real model
+    # The first step of a deployment (docs/security.md): an admin key in the volume.
+    made = CliRunner().invoke(cli, ["keys", "create", "--name", "ops", "--role", "admin"])
+    assert made.exit_code == 0, made.output
     result = CliRunner().invoke(cli, argv[1:], prog_name=argv[0])
     assert result.exit_code == 0, result.output
     assert (served["host"], served["port"]) == ("0.0.0.0", 8080)

@@ -13,12 +13,13 @@ import pytest
 from freqtrade.enums import RPCMessageType
 from freqtrade.rpc.webhook import Webhook
 
+from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.memory import Memory
 from freqtrade_mem0.models import RunMode
 from freqtrade_mem0.records import MarketContext, TradeFacts, trade_record
 from tests.conftest import REPO
-from tests.service_helpers import RunningService, fresh_client
+from tests.service_helpers import ADMIN_KEY, RunningService, fresh_client
 
 OPEN = datetime(2024, 6, 27, 10, 0, 0, 123456, tzinfo=UTC)
 CLOSE = datetime(2024, 6, 27, 12, 30, tzinfo=UTC)
@@ -30,7 +31,7 @@ def documented_webhook(url: str) -> dict[str, Any]:
     block = page.split("<!-- freqtrade-webhook-config -->", 1)[1]
     block = block.split("```json", 1)[1].split("```", 1)[0]
     section = json.loads("{" + block + "}")["webhook"]
-    section["url"] = url + "/webhook/freqtrade"
+    section["url"] = url + "/webhook/freqtrade?api_key=" + ADMIN_KEY  # no headers: the key
     return section
 
 
@@ -154,7 +155,8 @@ def test_the_mixin_copy_of_a_trade_is_kept(
     mixin = trade_record(
         facts, strategy="MyStrategy", mode=RunMode.DRY_RUN, run_id="dry_run:my-bot", entry=market
     )
-    with Memory.open(service.url, embedder=HashingEmbedder()) as remote:
+    settings = Settings(api_key=ADMIN_KEY)
+    with Memory.open(service.url, settings=settings, embedder=HashingEmbedder()) as remote:
         remote.remember(mixin)
         answer = client.post(
             "/webhook/freqtrade", json=webhook_payload(webhook, exit_message())

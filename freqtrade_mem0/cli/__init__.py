@@ -13,12 +13,14 @@ from freqtrade_mem0.cli.app import cli
 from freqtrade_mem0.cli.freqtrade_commands import register as _register_freqtrade
 from freqtrade_mem0.cli.history import register as _register_history
 from freqtrade_mem0.cli.memories import register as _register_memories
+from freqtrade_mem0.cli.security import register as _register_security
 from freqtrade_mem0.cli.service import register as _register_service
 
 _register_memories(cli)
 _register_freqtrade(cli)
 _register_history(cli)
 _register_service(cli)
+_register_security(cli)
 
 __all__ = ["cli", "main"]
 

@@ -222,11 +222,23 @@ def stats(state: CliState, query: str, as_json: bool) -> None:
 @click.command("export")
 @click.argument("query", required=False, default="")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
+@click.option("--plain", is_flag=True, help="Do not encrypt, even with encryption keys set.")
 @pass_state
-def export_(state: CliState, query: str, output: Any) -> None:
-    """Export memories (all, or a query's) as JSON lines in the wire format."""
-    count = state.memory().export_jsonl(output, query)
-    click.echo(f"exported {count}", err=True)
+def export_(state: CliState, query: str, output: Any, plain: bool) -> None:
+    """Export memories (all, or a query's) as JSON lines in the wire format; encrypted with
+    the active key when encryption keys are configured (`import` reads it back)."""
+    ring = None if plain else state.settings().key_ring()
+    if ring is None:
+        count = state.memory().export_jsonl(output, query)
+    else:
+        from freqtrade_mem0.security.files import encrypted_text
+
+        output.flush()
+        with encrypted_text(output.buffer, ring) as text:
+            count = state.memory().export_jsonl(text, query)
+    click.echo(
+        f"exported {count}" + (f", encrypted with key {ring.active.id}" if ring else ""), err=True
+    )
 
 
 @click.command("import")
@@ -234,10 +246,14 @@ def export_(state: CliState, query: str, output: Any) -> None:
 @pass_state
 def import_(state: CliState, source: Any) -> None:
     """Import JSON lines (as `export` writes); importing twice stores nothing new."""
+    from freqtrade_mem0.security.files import text_lines
+
+    name = getattr(source, "name", "input")
     try:
-        result = state.memory().import_jsonl(source)
+        lines = text_lines(source, state.settings().key_ring(), f"export {name}")
+        result = state.memory().import_jsonl(lines)
     except InvalidMemoryError as exc:
-        raise InvalidMemoryError(f"{getattr(source, 'name', 'input')}: {exc}") from exc
+        raise InvalidMemoryError(f"{name}: {exc}") from exc
     click.echo(f"imported {len(result.written)}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,27 @@ if TYPE_CHECKING:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="Log level [default info].",
 )
+@click.option(
+    "--keys-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="API keys file [env MEM0_KEYS_FILE; default user_data/mem0-keys.json].",
+)
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Serve HTTPS with this certificate chain (PEM) [env MEM0_SSL_CERTFILE].",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The certificate's private key (PEM) [env MEM0_SSL_KEYFILE].",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    default=None,
+    help="Serve without authentication: development on a loopback address only.",
+)
 @click.pass_context
 def serve(ctx: click.Context, service_config: Path | None, **flags: Any) -> None:
     """Run the memory service (REST API, OpenAPI at /docs).
@@ -77,15 +100,38 @@ def serve(ctx: click.Context, service_config: Path | None, **flags: Any) -> None
         click.secho(f"warning: {exc}; serving anyway, the store is opened on demand", err=True)
     try:
         app = create_app(settings, memory)
+        scheme = "https" if settings.ssl_certfile else "http"
         click.echo(
-            f"memory service on http://{settings.host}:{settings.port} "
+            f"memory service on {scheme}://{settings.host}:{settings.port} "
             f"(store {settings.location()}; API docs at /docs)",
             err=True,
         )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        logging.getLogger("uvicorn.access").addFilter(RedactKeys())
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
     finally:
         if memory is not None:
             memory.close()
+
+
+class RedactKeys(logging.Filter):
+    """Hides `api_key=...` (freqtrade's webhook URL carries its key) in access log lines."""
+
+    PATTERN = re.compile(r"(api_key=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                self.PATTERN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
 
 
 def register(group: click.Group) -> None:

@@ -16,11 +16,24 @@ from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import make_embedder
 from freqtrade_mem0.memory import Memory
 from freqtrade_mem0.query import parse
+from freqtrade_mem0.service.auth import build_authenticator
+from freqtrade_mem0.service.backup_schedule import BackupScheduler
 from freqtrade_mem0.service.deps import router_dependencies
-from freqtrade_mem0.service.errors import install_error_handlers
+from freqtrade_mem0.service.errors import error_responses, install_error_handlers
 from freqtrade_mem0.service.middleware import ServiceMiddleware
 from freqtrade_mem0.service.notify import Notifier
-from freqtrade_mem0.service.routes import backup, data, memories, ops, search, store, webhook
+from freqtrade_mem0.service.routes import (
+    backup,
+    data,
+    docs,
+    encryption,
+    memories,
+    ops,
+    search,
+    store,
+    webhook,
+)
+from freqtrade_mem0.service.routes.encryption import RotationJob
 from freqtrade_mem0.service.settings import ServiceSettings
 from freqtrade_mem0.service.state import MemoryProvider, ServiceState
 
@@ -42,6 +55,10 @@ def open_memory(settings: ServiceSettings) -> Memory:
         collection=settings.collection,
         qdrant_api_key=settings.qdrant_api_key,
         embedder=settings.embedder,
+        encryption_keys=settings.encryption_keys,
+        encryption_key_file=str(settings.encryption_key_file)
+        if settings.encryption_key_file
+        else None,
     )
     return Memory.open(
         settings.location(), settings=package, embedder=make_embedder(settings.embedder)
@@ -80,15 +97,19 @@ def create_app(settings: ServiceSettings, memory: Memory | None = None) -> FastA
         else MemoryProvider(opener=lambda: open_memory(settings))
     )
     state = ServiceState(settings=settings, memories=provider, notifier=make_notifier(settings))
+    authenticator = build_authenticator(settings)  # refuses a service open to anyone
+    scheduler = BackupScheduler(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         shared: ServiceState = app.state.mem0
         shared.memories.try_open()
         shared.notifier.start()
+        scheduler.start()
         try:
             yield
         finally:
+            scheduler.stop()
             shared.notifier.stop(timeout=shared.settings.notify_timeout_seconds)
             shared.memories.close()
 
@@ -97,11 +118,14 @@ def create_app(settings: ServiceSettings, memory: Memory | None = None) -> FastA
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url="/docs" if settings.public_docs else None,
+        openapi_url="/openapi.json" if settings.public_docs else None,
         redoc_url=None,
     )
     app.state.mem0 = state
+    app.state.mem0_auth = authenticator
+    app.state.mem0_rotation = RotationJob()
+    app.state.mem0_backups = scheduler
     install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware,
@@ -112,6 +136,9 @@ def create_app(settings: ServiceSettings, memory: Memory | None = None) -> FastA
     )
     app.include_router(ops.health_router)
     guard = router_dependencies(settings)
-    for module in (memories, search, ops, data, backup, webhook, store):
-        app.include_router(module.router, dependencies=guard)
+    refused = error_responses(401, 403)
+    for module in (memories, search, ops, data, backup, webhook, store, encryption):
+        app.include_router(module.router, dependencies=guard, responses=refused)
+    if not settings.public_docs:
+        app.include_router(docs.router, dependencies=guard)
     return app

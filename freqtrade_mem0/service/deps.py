@@ -9,8 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.service.auth import PrincipalDep, authorize
 from freqtrade_mem0.service.settings import ServiceSettings
 from freqtrade_mem0.service.state import ServiceState
+from freqtrade_mem0.stores.scoped import ScopedStore
 
 
 # Both are coroutines so that FastAPI calls them on the event loop: a plain function would
@@ -21,12 +23,18 @@ async def get_state(request: Request) -> ServiceState:
     return state
 
 
-async def get_memory(state: Annotated[ServiceState, Depends(get_state)]) -> Memory:
-    """The open memory (503 while the store is unavailable)."""
+async def get_memory(
+    state: Annotated[ServiceState, Depends(get_state)], principal: PrincipalDep
+) -> Memory:
+    """The open memory (503 while the store is unavailable), limited to the strategies of a
+    strategy-limited caller: every query of the route is then filtered, every write checked."""
     memory = state.memories.current
-    if memory is not None:
+    if memory is None:
+        memory = await run_in_threadpool(state.memories.get)  # opening a store blocks
+    if principal.strategies is None:
         return memory
-    return await run_in_threadpool(state.memories.get)  # opening a store blocks
+    scoped = ScopedStore(memory.store, principal.strategies)
+    return Memory(scoped, memory.embedder, memory.settings)
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
@@ -34,11 +42,9 @@ MemoryDep = Annotated[Memory, Depends(get_memory)]
 
 
 def router_dependencies(settings: ServiceSettings) -> list[Any]:
-    """Dependencies every router except `/health` is mounted with.
-
-    Authentication plugs in here, once for all routers; today there is none.
-    """
-    return []
+    """Dependencies every router except `/health` is mounted with: `authorize` (see
+    `freqtrade_mem0.service.auth`), which checks each route against the route table."""
+    return [Depends(authorize)]
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:

@@ -95,6 +95,8 @@ async def _mem0_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Mem0Error)
     status = status_for(exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    if status == 401:  # RFC 9110: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": 'Bearer realm="freqtrade-mem0"'}
     if status >= 500:
         logger.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     extra: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -115,6 +116,54 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="uvicorn's log level"
     )
+    # -- security (docs/security.md) ---------------------------------------------------------
+    keys_file: Path = Field(
+        default=Path("user_data/mem0-keys.json"),
+        description="API keys (hashes only), managed by `freqtrade-mem0 keys`",
+    )
+    jwt_algorithm: Literal["HS256", "RS256"] = Field(
+        default="HS256", description="the one JWT algorithm accepted"
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret (32+ random bytes); absent: no HS256 tokens"
+    )
+    jwt_public_key_file: Path | None = Field(
+        default=None, description="RS256: the issuer's public key (PEM)"
+    )
+    jwt_issuer: str | None = Field(default=None, description="the `iss` tokens must carry")
+    jwt_audience: str = Field(
+        default="freqtrade-mem0", min_length=1, description="the `aud` tokens must carry"
+    )
+    jwt_leeway_seconds: float = Field(
+        default=30.0, ge=0, le=60, description="clock skew tolerated on exp, nbf and iat"
+    )
+    insecure_no_auth: bool = Field(
+        default=False,
+        description="serve without authentication (loopback addresses only; development)",
+    )
+    public_docs: bool = Field(
+        default=False, description="serve /docs and /openapi.json without credentials"
+    )
+    ssl_certfile: Path | None = Field(default=None, description="TLS certificate chain (PEM)")
+    ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM)")
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="encrypt memories at rest and backups: `<id>:<base64 key>`, comma-separated, "
+        "the first encrypts (`freqtrade-mem0 encryption new-key`)",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="a file of `<id>:<base64 key>` lines, instead"
+    )
+    backup_interval_minutes: float = Field(
+        default=0.0, ge=0, description="make a backup this often (0: never)"
+    )
+    backup_retention: int = Field(
+        default=7, ge=1, le=10_000, description="scheduled backups kept (older ones removed)"
+    )
+    backup_verify: bool = Field(
+        default=True,
+        description="verify each scheduled backup by restoring it into a scratch store",
+    )
 
     @field_validator("controller_url", "n8n_webhook_url", "qdrant_url", mode="before")
     @classmethod
@@ -146,6 +195,41 @@ class ServiceSettings(BaseSettings):
         if parsed.text:
             raise ValueError(f"use field terms only, not free text ({parsed.text!r})")
         return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from freqtrade_mem0.security.tokens import check_secret
+
+        if value is not None:
+            try:
+                check_secret(value.get_secret_value())
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("ssl_certfile", "ssl_keyfile", "jwt_public_key_file", "encryption_key_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_security(self) -> ServiceSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("TLS needs both ssl_certfile and ssl_keyfile")
+        if self.jwt_algorithm == "RS256" and self.jwt_secret is not None:
+            raise ValueError("jwt_secret is for HS256; RS256 verifies with jwt_public_key_file")
+        if self.jwt_algorithm == "HS256" and self.jwt_public_key_file is not None:
+            raise ValueError("jwt_public_key_file needs jwt_algorithm RS256")
+        from freqtrade_mem0.security.crypto import ring_from
+
+        try:
+            ring_from(self.encryption_keys, self.encryption_key_file)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     def location(self) -> str:
         """The store location these settings select."""

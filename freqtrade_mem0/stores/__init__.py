@@ -66,8 +66,25 @@ def open_store(location: str, spec: StoreSpec, settings: Settings) -> MemoryStor
         StoreLockedError: an embedded store is held by another process.
         StoreUnavailableError: a server cannot be reached.
         IncompatibleStoreError: the store holds vectors of another embedder or fingerprint.
+
+    With encryption keys in the settings, an embedded or Qdrant store is wrapped in an
+    `EncryptedStore` (a memory service encrypts on its side: an `http` store is never wrapped).
     """
     backend = backend_of(location)
+    ring = settings.key_ring() if backend in ("edge", "qdrant", "mem0") else None
+    if ring is None:
+        return _open_backend(backend, location, spec, settings)
+    if backend == "mem0":
+        raise ConfigError(
+            "encryption at rest works with the embedded and Qdrant stores, not the mem0 backend "
+            "(mem0ai reads the memory text itself)"
+        )
+    from freqtrade_mem0.stores.encrypted import EncryptedStore
+
+    return EncryptedStore(_open_backend(backend, location, spec, settings), ring)
+
+
+def _open_backend(backend: str, location: str, spec: StoreSpec, settings: Settings) -> MemoryStore:
     if backend == "edge":
         from freqtrade_mem0.stores.edge import EdgeStore
 

@@ -23,6 +23,7 @@ import httpx
 from freqtrade_mem0 import errors
 from freqtrade_mem0.errors import (
     AuthenticationError,
+    ConfigError,
     IncompatibleStoreError,
     InvalidMemoryError,
     NotFoundError,
@@ -125,8 +126,16 @@ class HttpStore:
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any
     ) -> Any:
+        return self.request(method, PREFIX + path, json=body, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call any route of the service with this store's credentials; its JSON answer.
+
+        Raises:
+            Mem0Error: the service's error, as the package's exception.
+        """
         with self._errors():
-            response = self.client.request(method, PREFIX + path, json=body, **kwargs)
+            response = self.client.request(method, path, **kwargs)
         if response.is_success:
             return response.json()
         raise self._error(response)
@@ -135,6 +144,17 @@ class HttpStore:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+                # Not temporary: this certificate will not become trusted by waiting.
+                raise ConfigError(
+                    f"the memory service at {self.location} presented a certificate this "
+                    f"process does not trust ({exc}); set ca_bundle (MEM0_CA_BUNDLE) to the "
+                    "CA that signed it"
+                ) from exc
+            raise StoreUnavailableError(
+                f"the memory service at {self.location} is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
         except httpx.TransportError as exc:  # connection refused, reset, timeout, TLS
             raise StoreUnavailableError(
                 f"the memory service at {self.location} is unreachable: {type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from freqtrade_mem0 import backup
+from freqtrade_mem0.backup_check import verify_by_restore
 from freqtrade_mem0.service.deps import MemoryDep, StateDep
 from freqtrade_mem0.service.errors import COMMON_ERRORS, error_responses
 
@@ -80,9 +81,12 @@ def read(name: BackupName, state: StateDep) -> Backup:
     responses=error_responses(404),
     summary="Verify a backup",
 )
-def verify(name: BackupName, state: StateDep) -> Backup:
-    """Read the whole backup and check its count, checksum and every memory (422 if not)."""
-    return Backup.of(backup.verify_backup(backup.find_backup(state.settings.backup_dir, name)))
+def verify(name: BackupName, memory: MemoryDep, state: StateDep) -> Backup:
+    """Read the whole backup and check its count, checksum and every memory, then restore it
+    into a scratch store and compare again (422 if anything differs)."""
+    path = backup.find_backup(state.settings.backup_dir, name)
+    verify_by_restore(path, backup.ring_of(memory))
+    return Backup.of(backup.read_manifest(path))
 
 
 @router.post(

@@ -7,9 +7,9 @@ import resource
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from freqtrade_mem0 import __version__, fingerprint
 from freqtrade_mem0.errors import Mem0Error
@@ -49,6 +49,9 @@ class Status(BaseModel):
     problem: str | None = None
     pending_deliveries: int
     notify: dict[str, dict[str, Any]]
+    backups: dict[str, Any] | None = Field(
+        default=None, description="the backup schedule and its latest outcome"
+    )
 
 
 class VectorSpace(BaseModel):
@@ -112,7 +115,7 @@ async def health() -> Health:
     responses={503: {"model": Status, "description": "The store is unavailable"}},
     summary="Readiness",
 )
-def status(state: StateDep) -> Any:
+def status(state: StateDep, request: Request) -> Any:
     """Ready when the store answers; also the deliveries still pending, and the version."""
     store: StoreSummary | None = None
     problem: str | None = None
@@ -135,6 +138,7 @@ def status(state: StateDep) -> Any:
         problem=problem,
         pending_deliveries=state.notifier.pending,
         notify=state.notifier.status(),
+        backups=request.app.state.mem0_backups.status(),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
