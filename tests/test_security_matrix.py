@@ -121,6 +121,24 @@ REQUESTS: dict[tuple[str, str], Request] = {
         "/v1/store/delete-where", json={"where": "pair:NONE/X"}
     ),
     ("POST", "/v1/store/optimize"): _fixed("/v1/store/optimize"),
+    ("GET", "/v1/ping/"): _fixed("/v1/ping/"),
+    ("POST", "/v3/memories/add/"): _fixed(
+        "/v3/memories/add/",
+        json={"messages": [{"role": "user", "content": "a note"}], "agent_id": LIMITED_TO},
+    ),
+    ("GET", "/v1/memories/{memory_id}/"): lambda ids: (f"/v1/memories/{ids['mine']}/", {}),
+    ("POST", "/v3/memories/"): _fixed("/v3/memories/", json={}),
+    ("POST", "/v3/memories/search/"): _fixed("/v3/memories/search/", json={"query": "quiet"}),
+    ("PUT", "/v1/memories/{memory_id}/"): lambda ids: (
+        f"/v1/memories/{ids['mine']}/",
+        {"json": {"text": "mine: a quieter market"}},
+    ),
+    ("DELETE", "/v1/memories/{memory_id}/"): lambda ids: (f"/v1/memories/{ids['mine']}/", {}),
+    ("DELETE", "/v1/memories/"): _fixed("/v1/memories/", params={"agent_id": LIMITED_TO}),
+    ("GET", "/v1/memories/{memory_id}/history/"): lambda ids: (
+        f"/v1/memories/{ids['mine']}/history/",
+        {},
+    ),
 }
 UNPUBLISHED = {("GET", "/docs"), ("GET", "/openapi.json")}  # guarded, kept out of the schema
 

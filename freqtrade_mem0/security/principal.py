@@ -88,6 +88,16 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/optimize"): Permission.OPTIMIZE,
     ("GET", "/encryption/status"): Permission.ENCRYPTION,
     ("POST", "/encryption/rotate"): Permission.ENCRYPTION,
+    # Mem0's platform API, for mem0ai's MemoryClient (`Authorization: Token <key>`).
+    ("GET", "/v1/ping/"): Permission.READ,
+    ("POST", "/v3/memories/add/"): Permission.WRITE,
+    ("GET", "/v1/memories/{memory_id}/"): Permission.READ,
+    ("POST", "/v3/memories/"): Permission.READ,
+    ("POST", "/v3/memories/search/"): Permission.READ,
+    ("PUT", "/v1/memories/{memory_id}/"): Permission.WRITE,
+    ("DELETE", "/v1/memories/{memory_id}/"): Permission.DELETE,
+    ("DELETE", "/v1/memories/"): Permission.CLEANUP,
+    ("GET", "/v1/memories/{memory_id}/history/"): Permission.READ,
     # The store protocol of `HttpStore` clients (bots, the CLI on a service).
     ("GET", "/v1/store/spec"): Permission.READ,
     ("GET", "/v1/store/status"): Permission.READ,

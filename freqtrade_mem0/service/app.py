@@ -27,6 +27,7 @@ from freqtrade_mem0.service.routes import (
     data,
     docs,
     encryption,
+    mem0_platform,
     memories,
     ops,
     search,
@@ -137,7 +138,7 @@ def create_app(settings: ServiceSettings, memory: Memory | None = None) -> FastA
     app.include_router(ops.health_router)
     guard = router_dependencies(settings)
     refused = error_responses(401, 403)
-    for module in (memories, search, ops, data, backup, webhook, store, encryption):
+    for module in (memories, search, ops, data, backup, webhook, store, encryption, mem0_platform):
         app.include_router(module.router, dependencies=guard, responses=refused)
     if not settings.public_docs:
         app.include_router(docs.router, dependencies=guard)
