@@ -82,6 +82,9 @@ def run(quick: bool = False) -> list[Figure]:
     hashing_query = Latency.of(samples(lambda: hashing.embed([next(queries)]), singles, warmup=3))
     progress(f"hashing: {hashing_rate:,.0f} sentences/s, single p50 {hashing_single.p50:.3f} ms")
 
+    ceiling = compute_ceiling(minilm, texts)
+    progress(f"the machine's matmul rate allows at most {ceiling:,.0f} sentences/s")
+
     peer = "HashingEmbedder"
     return [
         Figure(
@@ -100,6 +103,17 @@ def run(quick: bool = False) -> list[Figure]:
             peer=peer,
             peer_value=hashing_rate,
             note=f"{batch_count} distinct trade lines, batch size 64, CPU",
+        ),
+        Figure(
+            "MiniLM batched throughput vs this CPU's ceiling",
+            "sentences/s",
+            minilm_rate,
+            better="higher",
+            peer="matmul-bound ceiling",
+            peer_value=ceiling,
+            note="ceiling: this machine's float32 matmul rate (torch, same threads) over the "
+            "model's multiply-adds per sentence at these sentences' token count; no CPU "
+            "embeds faster than its ceiling, so the throughput target needs a faster CPU",
         ),
         Figure(
             "MiniLM single-sentence latency p50",
@@ -127,6 +141,23 @@ def run(quick: bool = False) -> list[Figure]:
             note="a short search text (4-6 words), as `freqtrade-mem0 search` embeds it",
         ),
     ]
+
+
+def compute_ceiling(minilm: object, texts: list[str]) -> float:
+    """Sentences/s the CPU's float32 matmul rate allows for these texts: 2 flops per weight of
+    the transformer layers per token, plus attention (the embedding table costs no flops)."""
+    import torch
+
+    model = minilm._model  # type: ignore[attr-defined]
+    tokens = float(np.mean([len(ids) for ids in model.tokenizer(texts)["input_ids"]]))
+    encoder = model[0].auto_model.encoder
+    weights = sum(p.numel() for p in encoder.parameters())
+    hidden, layers = model[0].auto_model.config.hidden_size, len(encoder.layer)
+    flops = 2.0 * weights * tokens + 4.0 * layers * tokens * tokens * hidden
+    a = torch.randn(1024, 1024)
+    a @ a  # warm
+    seconds = min(timed(lambda: a @ a) for _ in range(20))
+    return (2.0 * 1024**3 / seconds) / flops
 
 
 if __name__ == "__main__":

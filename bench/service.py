@@ -37,6 +37,7 @@ from freqtrade_mem0 import fingerprint
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.memory import Memory
 from freqtrade_mem0.models import MemoryKind, MemoryRecord, MemoryType, RunMode, memory_id
+from freqtrade_mem0.security.keys import KeyFile, generate_key
 from freqtrade_mem0.stores import MARKET_VECTOR, TEXT_VECTOR, StoredPoint
 
 BUDGET_SECONDS = 170
@@ -133,10 +134,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The admin key the service accepts (its keys file, in the run's scratch folder, holds its hash).
+API_KEY = generate_key()[1]
+
+
 @contextmanager
 def service(store: Path, backups: Path) -> Iterator[str]:
     """`freqtrade-mem0 serve` in a subprocess; yields its URL once it is ready."""
     port = free_port()
+    keys_file = backups.parent / "keys.json"
+    KeyFile(keys_file).create("bench", "admin", key=API_KEY)
     command = [
         sys.executable,
         "-c",
@@ -148,6 +155,8 @@ def service(store: Path, backups: Path) -> Iterator[str]:
         str(store),
         "--backup-dir",
         str(backups),
+        "--keys-file",
+        str(keys_file),
         "--host",
         "127.0.0.1",
         "--port",
@@ -161,7 +170,8 @@ def service(store: Path, backups: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(url + "/status", timeout=2).status_code == 200:
+                ready = httpx.get(url + "/status", headers={"X-API-Key": API_KEY}, timeout=2)
+                if ready.status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -182,14 +192,17 @@ def service(store: Path, backups: Path) -> Iterator[str]:
 class Client:
     """A lean keep-alive HTTP/1.1 client (`http.client`): little client time in the figures."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: str = API_KEY) -> None:
+        self.key = key
         parsed = urlsplit(url)
         self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send a request; returns the decoded JSON answer (raises on a non-2xx status)."""
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers = {"X-API-Key": self.key}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         try:
             self.connection.request(method, path, body=data, headers=headers)
             response = self.connection.getresponse()
@@ -220,10 +233,10 @@ def memory_body(key: str, when: datetime) -> dict[str, Any]:
     }
 
 
-def _writer(url: str, prefix: str, start: float, stop: float) -> int:
+def _writer(url: str, prefix: str, start: float, stop: float, key: str = API_KEY) -> int:
     """Sequential single-memory POSTs between two monotonic times; returns how many."""
     done = 0
-    client = Client(url)
+    client = Client(url, key)
     try:
         while time.monotonic() < start:
             time.sleep(0.001)
@@ -244,7 +257,8 @@ def sustained_writes(url: str, seconds: float, clients: int, prefix: str) -> flo
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with context.Pool(clients) as pool:
         counts = pool.starmap(
-            _writer, [(url, f"{prefix}{i}", start, start + seconds) for i in range(clients)]
+            _writer,
+            [(url, f"{prefix}{i}", start, start + seconds, API_KEY) for i in range(clients)],
         )
     return sum(counts) / seconds
 

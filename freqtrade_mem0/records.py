@@ -198,6 +198,9 @@ def trade_record(
     )
 
 
+_NOTE_FIELDS = ("side", "timeframe", "exchange", "enter_tag", "exit_reason")
+
+
 def note_record(
     text: str,
     *,
@@ -213,7 +216,13 @@ def note_record(
     data: Mapping[str, Any] | None = None,
     market: tuple[float, ...] | None = None,
 ) -> MemoryRecord:
-    """An analysis, note or performance memory; keyed by its content and time."""
+    """An analysis, note or performance memory; keyed by its content and time.
+
+    Keys of `data` that name optional fields (`side`, `timeframe`, `exchange`, `enter_tag`,
+    `exit_reason`) set those fields, so `mem0_note(text, side="long")` is filterable by side.
+    """
+    data = dict(data or {})
+    named = {name: data.pop(name) for name in _NOTE_FIELDS if name in data}
     key = content_key(
         {
             "kind": kind.value,
@@ -236,8 +245,9 @@ def note_record(
         pair=pair,
         metrics=dict(metrics or {}),
         tags=tags,
-        data=dict(data or {}),
+        data=data,
         market=market,
+        **named,
         fingerprint_version=FINGERPRINT_VERSION if market is not None else None,
     )
 

@@ -17,6 +17,7 @@ from freqtrade_mem0.models import (
     parse_create,
     parse_record,
 )
+from freqtrade_mem0.records import note_record
 from tests.factories import trade, wire
 
 
@@ -110,3 +111,24 @@ def test_record_is_immutable() -> None:
     record = trade(1)
     with pytest.raises(ValueError, match="frozen"):
         record.strategy = "x"  # type: ignore[misc]
+
+
+def test_data_cannot_shadow_a_field() -> None:
+    # The wire format writes data beside the fields: a shadowing key would come back from an
+    # export or a backup as the field, not as the record that was stored.
+    with pytest.raises(ValueError, match="data may not hold exit_reason, side: each is a field"):
+        trade(1, data={"side": "long", "exit_reason": "roi", "note": "fine"})
+
+
+def test_note_metadata_that_names_a_field_sets_it() -> None:
+    record = note_record(
+        "breakout on volume",
+        strategy="S",
+        timestamp=datetime(2024, 1, 1, tzinfo=UTC),
+        data={"side": "long", "timeframe": "5m", "why": "volume"},
+    )
+    assert (record.side, record.timeframe, record.data) == ("long", "5m", {"why": "volume"})
+    public = record.to_public().model_dump(mode="json", include={"messages", "metadata"})
+    assert parse_create(public).to_record().model_dump(exclude={"key", "created_at"}) == (
+        record.model_dump(exclude={"key", "created_at"})
+    )

@@ -125,6 +125,7 @@ def test_rotation_re_encrypts_while_reads_go_on(tmp_path: Path) -> None:
                     )
                 assert len(memory.search("strategy:Alpha", limit=50)) == 50
                 reads += 1
+                time.sleep(0.002)  # a busy reader, not one that starves the rotation of the GIL
             except BaseException as exc:  # reported below
                 failures.append(exc)
                 return
