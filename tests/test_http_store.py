@@ -131,6 +131,8 @@ def test_the_command_line_on_the_service(service: RunningService, remote: Memory
     stats = runner.invoke(cli, [*base, "stats", "--json"])
     assert json.loads(stats.output)["total"] == 1
     assert runner.invoke(cli, [*base, "get", hit["id"][:8]]).exit_code == 3  # ids are whole
+    optimised = runner.invoke(cli, [*base, "optimize"])
+    assert optimised.exit_code == 0 and "optimised in" in optimised.output, optimised.output
     assert runner.invoke(cli, [*base, "delete", hit["id"]]).exit_code == 0
     assert remote.count() == 0
 

@@ -49,6 +49,9 @@ def test_the_schedule_backs_up_verifies_and_keeps_the_newest(tmp_path: Path) -> 
             time.sleep(0.05)
         status = http.get("/status").json()["backups"]
         assert (status["interval_minutes"], status["retention"]) == (0.005, 2)
+        metrics = http.get("/metrics").text
+        assert "mem0_backup_last_success 1" in metrics
+        assert "mem0_backup_last_memories 3" in metrics
     kept = scheduled(settings.backup_dir)
     assert len(kept) == 2
     assert set(seen[-2:]) <= set(kept) | {seen[-1]}  # a newer one may have been made meanwhile
@@ -70,6 +73,7 @@ def test_a_backup_that_fails_verification_is_kept_aside(
 
         monkeypatch.setattr("freqtrade_mem0.service.backup_schedule.verify_by_restore", broken)
         bad = scheduler.run_once()
+        assert "mem0_backup_last_success 0" in http.get("/metrics").text  # for an alert
     assert good.verified and not bad.verified
     assert bad.error is not None and "differ" in bad.error
     names = [b.name for b in backup.list_backups(settings.backup_dir)]
@@ -121,6 +125,8 @@ def test_the_backup_and_restore_commands_on_an_embedded_store(tmp_path: Path) ->
         assert sorted(r.key for r in memory.iterate()) == sorted(trade(i).key for i in range(6))
     missing = runner.invoke(cli, [*base, "restore", "nope", "--backup-dir", str(folder)])
     assert missing.exit_code == 3, missing.output
+    optimised = runner.invoke(cli, [*base, "optimize"])
+    assert optimised.exit_code == 0 and "1 segment(s)" in optimised.output, optimised.output
 
 
 def test_the_backup_and_restore_commands_on_the_service(tmp_path: Path) -> None:

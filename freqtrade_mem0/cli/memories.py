@@ -1,8 +1,10 @@
-"""Commands on single memories and searches: add, search, get, delete, stats, export, import."""
+"""Commands on single memories and searches: add, search, get, delete, stats, export, import,
+optimize."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,7 +259,23 @@ def import_(state: CliState, source: Any) -> None:
     click.echo(f"imported {len(result.written)}")
 
 
+@click.command()
+@pass_state
+def optimize(state: CliState) -> None:
+    """Merge segments and build the vector index (after a bulk load or a large cleanup)."""
+    memory = state.memory()
+    before = memory.status()
+    click.echo(f"optimising {before.points} points in {before.segments} segment(s)...", err=True)
+    started = time.perf_counter()
+    memory.optimize()
+    after = memory.status()
+    click.echo(
+        f"optimised in {time.perf_counter() - started:.1f} s: {after.segments} segment(s), "
+        f"{after.indexed_vectors} indexed vectors"
+    )
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the group."""
-    for command in (add, search, get, delete, stats, export_, import_):
+    for command in (add, search, get, delete, stats, export_, import_, optimize):
         group.add_command(command)

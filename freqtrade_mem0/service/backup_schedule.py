@@ -114,5 +114,6 @@ class BackupScheduler:
         return {
             "interval_minutes": self.state.settings.backup_interval_minutes,
             "retention": self.state.settings.backup_retention,
+            "verify": self.state.settings.backup_verify,
             "last": None if self.last is None else vars(self.last),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -176,9 +177,11 @@ def vectors_status(memory: MemoryDep) -> VectorsStatus:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     summary="Prometheus metrics",
 )
-def metrics(state: StateDep) -> Response:
-    """Requests, latencies and errors by route; memories by type; store size; deliveries."""
-    text = state.metrics.render(_families(state))
+def metrics(state: StateDep, request: Request) -> Response:
+    """Requests, latencies and errors by route; memories by type; store size; deliveries;
+    the latest scheduled backup."""
+    families = _families(state) + _backup_families(request.app.state.mem0_backups.status())
+    text = state.metrics.render(families)
     return Response(text, media_type=CONTENT_TYPE)
 
 
@@ -255,6 +258,25 @@ def _families(state: ServiceState) -> list[Family]:
             )
         )
     return families
+
+
+def _backup_families(schedule: dict[str, Any]) -> list[Family]:
+    """The latest scheduled backup, for an alert on a schedule that stopped succeeding."""
+    last = schedule["last"]
+    if last is None:
+        return []
+    made = datetime.fromisoformat(last["at"]).timestamp()
+    good = last["error"] is None and (last["verified"] or not schedule["verify"])
+    figures = {
+        "mem0_backup_last_timestamp_seconds": ("When the latest scheduled backup ran.", made),
+        "mem0_backup_last_success": ("1 when it was made (and verified, if asked).", int(good)),
+        "mem0_backup_last_memories": ("Memories in it.", last["count"]),
+        "mem0_backup_last_duration_seconds": (
+            "Seconds to make and verify it.",
+            last["backup_seconds"] + last["verify_seconds"],
+        ),
+    }
+    return [gauge(name, text, [Sample(name, value)]) for name, (text, value) in figures.items()]
 
 
 def _store_families(memory: Memory) -> list[Family]:
