@@ -89,6 +89,11 @@ def hyperopt(args: tuple[str, ...]) -> None:
 @click.option("--timeframe", help="Candle timeframe in --datadir (default: the trades').")
 @click.option("-k", type=int, help="Neighbours (default: the recall.k setting).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write an HTML chart: the neighbours' profit by distance, the win rate.",
+)
 @click.pass_obj
 def recall(
     state: CliState,
@@ -102,6 +107,7 @@ def recall(
     timeframe: str | None,
     k: int | None,
     as_json: bool,
+    plot: Path | None,
 ) -> None:
     """How STRATEGY's past trades did in market conditions like PAIR's at --at."""
     from freqtrade_mem0.recall.report import format_recall, recall_at
@@ -127,10 +133,16 @@ def recall(
         timeframe=timeframe,
         settings=settings,
     )
+    title = f"Recall for {strategy} on {pair}"
+    if plot is not None:
+        from freqtrade_mem0.recall.plots import write_recall_html
+
+        write_recall_html(result, plot, title=title)
+        click.echo(f"wrote {plot}", err=True)
     if as_json:
         emit_json(result.as_dict())
     else:
-        click.echo(format_recall(result, title=f"Recall for {strategy} on {pair}:"))
+        click.echo(format_recall(result, title=f"{title}:"))
 
 
 def register(group: click.Group) -> None:
