@@ -28,7 +28,7 @@ def run(quick: bool = False) -> list[Figure]:
     from freqtrade_mem0.history.results import find_result_files, read_result_file
     from freqtrade_mem0.memory import Memory
 
-    repeats = 2 if quick else 3
+    repeats = 2
     folders = sorted(p for p in RESULTS.iterdir() if p.is_dir())
     files = find_result_files(folders, every_run=True)
     if not files:

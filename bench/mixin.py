@@ -48,7 +48,7 @@ def backtest_seconds(userdir: Path, strategy: str, repeat: int) -> float:
 def run(quick: bool = False) -> list[Figure]:
     logging.disable(logging.WARNING)  # freqtrade logs at INFO; the runner shows our progress
     MiniLMEmbedder().embed([f"load and warm the model before timing {i}" for i in range(64)])
-    repeats = 2 if quick else 5
+    repeats = 2 if quick else 4
     strategies = ("SampleStrategy", "MemorySampleStrategy", "LearningSampleStrategy")
     times: dict[str, list[float]] = {name: [] for name in strategies}
     with tempfile.TemporaryDirectory(prefix="bench-mixin-") as tmp:

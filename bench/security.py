@@ -55,8 +55,8 @@ def run(quick: bool = False) -> list[Figure]:
     from freqtrade_mem0.security.crypto import KeyRing, new_key_spec
     from freqtrade_mem0.stores.encrypted import EncryptedStore
 
-    count = 2_000 if quick else 10_000
-    queries = 50 if quick else 200
+    count = 2_000 if quick else 5_000
+    queries = 50 if quick else 150
     records = _records(count)
     key_one, key_two = new_key_spec("k1"), new_key_spec("k2")
     figures: list[Figure] = []

@@ -165,30 +165,6 @@ def _check_json(value: Any, where: str) -> None:
         raise ValueError(f"{where} has a value of type {type(value).__name__}; use JSON types")
 
 
-# What `MemoryRecord.to_public` writes into a memory's metadata beside its free-form data.
-METADATA_FIELDS = frozenset(
-    {
-        "type",
-        "kind",
-        "strategy",
-        "timestamp",
-        "metrics",
-        "key",
-        "pair",
-        "timeframe",
-        "exchange",
-        "mode",
-        "run_id",
-        "side",
-        "enter_tag",
-        "exit_reason",
-        "tags",
-        "market",
-        "fingerprint_version",
-    }
-)
-
-
 class MemoryRecord(BaseModel):
     """A memory as the package handles it: typed, validated, immutable.
 
@@ -230,10 +206,10 @@ class MemoryRecord(BaseModel):
     @classmethod
     def _json_data(cls, value: dict[str, Any]) -> dict[str, Any]:
         _check_json(value, "data")
-        taken = sorted(METADATA_FIELDS.intersection(value))
+        taken = sorted(set(MemoryMetadata.model_fields).intersection(value))
         if taken:
-            # `to_public` writes data beside the fields: the same name in both would come back
-            # from the wire format (an export, a backup) as the field, not as this record.
+            # The wire format's metadata holds the fields and the data side by side: the same
+            # name in both would come back (from an export, a backup) as the field.
             raise ValueError(
                 f"data may not hold {', '.join(taken)}: each is a field of the memory; "
                 "set the field instead"
