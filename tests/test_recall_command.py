@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -40,10 +41,21 @@ def test_recall_reports_prints_json_and_draws(tmp_path: Path) -> None:
     assert all(n["time"] < "2024-01-05" for n in result["neighbours"])  # nothing from later
 
     page = chart.read_text(encoding="utf-8")
-    assert not re.search(r"<script[^>]+src=\"https?:", page)  # offline: plotly.js is inside
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # offline: plotly.js is inside, no CDN
     assert len(page) > 1_000_000
     assert "Recall for Alpha on ETH\\u002fBTC" in page  # plotly escapes "/" in its JSON
     assert f"{result['n']} similar past trades" in page
+    won, lost, rates = plotted(page)
+    profits = sorted(n["profit"] for n in result["neighbours"])
+    assert sorted([*won["y"], *lost["y"]]) == pytest.approx(profits)
+    assert rates["y"][0] == pytest.approx(100 * result["win_rate"])
+
+
+def plotted(page: str) -> list[dict[str, Any]]:
+    """The traces a plotly HTML page draws: the JSON array after the div id in `newPlot`."""
+    start = page.index("[", page.index("Plotly.newPlot("))
+    traces, _ = json.JSONDecoder().raw_decode(page, start)
+    return list(traces)
 
 
 def test_the_chart_draws_every_neighbour(tmp_path: Path) -> None:
