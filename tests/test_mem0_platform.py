@@ -199,3 +199,10 @@ def test_timestamps_and_paths(tmp_path: Path) -> None:
     )
     assert record.timestamp.isoformat() == "1970-01-01T00:00:00+00:00"
     assert record.type.value == "analysis"
+
+
+def test_an_update_reads_metadata_as_the_wire_format_does() -> None:
+    record = platform.record_from_add({"messages": message("note"), "agent_id": "S"}, None)
+    changed = platform.updated(record, {"metadata": {"pair": "ETH/BTC", "text": "an aside"}})
+    assert (changed.id, changed.text, changed.pair) == (record.id, "note", "ETH/BTC")
+    assert changed.data["text"] == "an aside"  # not the memory's text: free-form data

@@ -28,7 +28,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from freqtrade_mem0.errors import InvalidMemoryError, QuerySyntaxError
-from freqtrade_mem0.models import MemoryCreate, MemoryRecord, Message, format_validation_error
+from freqtrade_mem0.models import (
+    MemoryCreate,
+    MemoryMetadata,
+    MemoryRecord,
+    Message,
+    format_validation_error,
+)
 from freqtrade_mem0.query.nodes import (
     Node,
     Not,
@@ -235,7 +241,7 @@ def updated(record: MemoryRecord, body: dict[str, Any]) -> MemoryRecord:
     for name, value in (metadata or {}).items():
         if name in ("key", "strategy", HISTORY):
             raise InvalidMemoryError(f"metadata.{name} cannot be changed by an update")
-        if name in MemoryRecord.model_fields:
+        if name in MemoryMetadata.model_fields:  # as the wire format reads metadata
             fields[name] = value
         else:
             fields["data"][name] = value
