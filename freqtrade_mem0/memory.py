@@ -75,7 +75,8 @@ def store_spec(embedder: Embedder) -> StoreSpec:
 
 def to_point(record: MemoryRecord, text_vector: Sequence[float]) -> StoredPoint:
     """A record and its text vector as a store point."""
-    vectors = {TEXT_VECTOR: [float(x) for x in text_vector]}
+    values = text_vector.tolist() if isinstance(text_vector, np.ndarray) else text_vector
+    vectors = {TEXT_VECTOR: [float(x) for x in values]}
     if record.market is not None:
         vectors[MARKET_VECTOR] = list(record.market)
     return StoredPoint(id=record.id, payload=record.to_payload(), vectors=vectors)

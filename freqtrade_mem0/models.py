@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -378,6 +379,7 @@ class MemoryPublic(BaseModel):
     score: float | None = None
 
 
+@lru_cache(maxsize=4096)  # a record's id is read several times on its way to the store
 def memory_id(key: str) -> str:
     """The deterministic id of a natural key."""
     return str(uuid.uuid5(ID_NAMESPACE, key))

@@ -81,3 +81,50 @@ def test_payload_indexes_are_created(tmp_path: Path) -> None:
         indexes = memory.status().payload_indexes
     for field in ("strategy", "pair", "timestamp", "metrics.profit", "run_id"):
         assert field in indexes
+
+
+def test_optimized_store_returns_the_exact_filtered_neighbours(tmp_path: Path) -> None:
+    """After optimize() candidates are scored on int8 copies; rescoring on the original
+    vectors must still return the exact filtered top 10 (numpy's answer), across segments."""
+    import numpy as np
+
+    from freqtrade_mem0.query import and_, eq
+    from freqtrade_mem0.stores import TEXT_VECTOR, StoredPoint, StoreSpec
+    from freqtrade_mem0.stores.edge import EdgeStore
+
+    rng = np.random.default_rng(3)
+    n, dim = 9000, 384  # the optimizer leaves segments under ~10 MB of vectors as they are
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sides = rng.integers(0, 2, n)
+    strategies = rng.integers(0, 3, n)
+    points = [
+        StoredPoint(
+            id=f"00000000-0000-5000-8000-{i:012d}",
+            payload={"strategy": f"S{strategies[i]}", "side": ("long", "short")[sides[i]]},
+            vectors={TEXT_VECTOR: vectors[i].tolist()},
+        )
+        for i in range(n)
+    ]
+    spec = StoreSpec(text_dim=dim, market_dim=10, embedder="test", fingerprint_version=1)
+    store = EdgeStore(tmp_path / "store", spec)
+    store.upsert(points[:8000])
+    store.optimize()
+    store.upsert(points[8000:])  # these land in a new appendable segment
+    status = store.status()
+    assert status.points == n
+    assert status.indexed_vectors >= 8000
+
+    for q in range(12):
+        query = rng.standard_normal(dim).astype(np.float32)
+        query /= np.linalg.norm(query)
+        strategy, side = q % 3, q % 2
+        rows = np.flatnonzero((strategies == strategy) & (sides == side))
+        exact = rows[np.argsort(-(vectors[rows] @ query))[:10]]
+        where = and_(eq("strategy", f"S{strategy}"), eq("side", ("long", "short")[side]))
+        hits = store.search(query.tolist(), using=TEXT_VECTOR, where=where, limit=10)
+        assert [h.point.id for h in hits] == [points[i].id for i in exact]
+        assert [round(h.score, 4) for h in hits] == [
+            round(float(vectors[i] @ query), 4) for i in exact
+        ]
+    store.close()
