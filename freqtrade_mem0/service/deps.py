@@ -8,8 +8,10 @@ from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from freqtrade_mem0.errors import PermissionDeniedError
 from freqtrade_mem0.memory import Memory
-from freqtrade_mem0.service.auth import PrincipalDep, authorize
+from freqtrade_mem0.security.principal import Principal
+from freqtrade_mem0.service.auth import authorize
 from freqtrade_mem0.service.settings import ServiceSettings
 from freqtrade_mem0.service.state import ServiceState
 from freqtrade_mem0.stores.scoped import ScopedStore
@@ -23,11 +25,18 @@ async def get_state(request: Request) -> ServiceState:
     return state
 
 
-async def get_memory(
-    state: Annotated[ServiceState, Depends(get_state)], principal: PrincipalDep
-) -> Memory:
+async def get_memory(request: Request) -> Memory:
     """The open memory (503 while the store is unavailable), limited to the strategies of a
-    strategy-limited caller: every query of the route is then filtered, every write checked."""
+    strategy-limited caller: every query of the route is then filtered, every write checked.
+
+    Reads the state and the principal from the request rather than through dependencies of
+    its own (each costs FastAPI a resolution per request): `authorize`, a dependency of every
+    router that offers this one, has already run and stored the principal.
+    """
+    state: ServiceState = request.app.state.mem0
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # a route mounted without `authorize`: refused, never open
+        raise PermissionDeniedError("this route is not guarded by authorize: refused")
     memory = state.memories.current
     if memory is None:
         memory = await run_in_threadpool(state.memories.get)  # opening a store blocks
