@@ -4,8 +4,8 @@ The service (`freqtrade-mem0 serve`, embedded Qdrant Edge store, hashing embedde
 subprocess; this process is its loopback HTTP client (`http.client`, keep-alive). The store is
 filled before the service starts, straight into Edge: synthetic trade memories whose text
 vectors are precomputed with the hashing embedder from 2,000 distinct texts (so filling costs
-the store's own write time, not embedding), no HNSW index built (the state right after a bulk
-load; `POST /optimize` takes minutes at this size on two cores). Searches mix free text (exact
+the store's own write time, not embedding), not optimized (the state right after a bulk load;
+`POST /optimize` takes about a minute at this size on two cores). Searches mix free text (exact
 cosine search over all points), free text with a filter, and filters alone, newest first. The
 peer is the same searches through `Memory.search` in one process, no HTTP: the floor the service
 adds to. Writes are single `POST /memory` requests (one client, then two client processes),
@@ -337,7 +337,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             target=50.0,
             peer="in-process Memory.search",
             peer_value=peer.p99,
-            note=note + "; no HNSW index (exact search), as after a bulk load",
+            note=note + "; store not optimized, as after a bulk load",
         ),
         Figure(
             f"service single writes, one connection, {size}",
