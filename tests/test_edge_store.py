@@ -128,3 +128,32 @@ def test_optimized_store_returns_the_exact_filtered_neighbours(tmp_path: Path) -
             round(float(vectors[i] @ query), 4) for i in exact
         ]
     store.close()
+
+
+def test_a_store_made_with_the_earlier_layout_adopts_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores made when optimize() built an HNSW graph (minutes at 100k memories) optimize
+    without one, with int8 vectors, once reopened; their memories stay."""
+    import json
+
+    import qdrant_edge as qe
+
+    from freqtrade_mem0.stores.edge import EdgeStore
+
+    def earlier_layout(self: EdgeStore) -> qe.EdgeConfig:
+        return qe.EdgeConfig(vectors=current(self).vectors)
+
+    current = EdgeStore._config
+    monkeypatch.setattr(EdgeStore, "_config", earlier_layout)
+    with Memory.open(str(tmp_path / "store"), embedder=HashingEmbedder()) as memory:
+        memory.remember([trade(i) for i in range(5)])
+    config_file = tmp_path / "store" / "shard" / "edge_config.json"
+    assert "quantization_config" not in json.loads(config_file.read_text())
+
+    monkeypatch.setattr(EdgeStore, "_config", current)
+    with Memory.open(str(tmp_path / "store"), embedder=HashingEmbedder()) as memory:
+        assert memory.count() == 5
+    config = json.loads(config_file.read_text())
+    assert config["hnsw_config"]["m"] == 0
+    assert config["quantization_config"]["scalar"]["type"] == "int8"

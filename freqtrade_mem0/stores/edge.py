@@ -106,7 +106,9 @@ class EdgeStore:
         with edge_errors(self.path):
             if meta_path.exists():
                 self._check_spec(json.loads(meta_path.read_text()))
-                return qe.EdgeShard.load(str(shard_path))
+                # With the current layout: a store made before it optimizes the same way from
+                # now on (the shard records the config; segments already built stay as they are).
+                return qe.EdgeShard.load(str(shard_path), self._config())
             if shard_path.exists() and any(shard_path.iterdir()):
                 raise IncompatibleStoreError(
                     f"{shard_path} holds a shard without {META_FILE}; it was not made by "
