@@ -46,9 +46,9 @@ _SCHEMAS = {
 
 # How `optimize()` lays out a new store. No HNSW graph (m=0): searches score every point the
 # filter keeps, so results never depend on a graph's reach, and optimizing 100k memories takes
-# about half a minute on two cores instead of several minutes. Optimized segments keep an int8
+# under a minute on two cores instead of about six. Optimized segments keep an int8
 # copy of the vectors in RAM: candidates are scored on it and the best are rescored on the
-# original vectors (SEARCH_PARAMS), which makes filtered search about three times faster.
+# original vectors (SEARCH_PARAMS), which makes filtered search two to three times faster.
 NO_GRAPH = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=0)
 INT8_IN_RAM = qe.ScalarQuantizationConfig(
     type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
