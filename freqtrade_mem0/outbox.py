@@ -71,6 +71,10 @@ class Outbox:
         """Queue several memories."""
         self._incoming.extend(records)
 
+    def waiting(self) -> list[MemoryRecord]:
+        """A snapshot of the memories not yet acknowledged (thread-safe)."""
+        return [*self._pending, *self._incoming]
+
     @property
     def pending(self) -> int:
         """Memories not yet acknowledged by the store."""
@@ -187,11 +191,22 @@ class Outbox:
 
 
 class DeliveryThread:
-    """Flushes an outbox every `interval` seconds in the background until stopped."""
+    """Flushes an outbox every `interval` seconds in the background until stopped.
 
-    def __init__(self, outbox: Outbox, interval: float) -> None:
+    Args:
+        outbox: what to deliver.
+        interval: seconds between deliveries (`wake()` delivers sooner).
+        ahead: if given, called on each wake instead of a delivery, to prepare what waits
+            (a simulated run embeds texts ahead); the outbox is then delivered on `stop()`
+            or by its owner.
+    """
+
+    def __init__(
+        self, outbox: Outbox, interval: float, *, ahead: Callable[[], None] | None = None
+    ) -> None:
         self.outbox = outbox
         self.interval = interval
+        self._ahead = ahead
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mem0-outbox", daemon=True)
@@ -213,7 +228,10 @@ class DeliveryThread:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._flush()
+            if self._ahead is None:
+                self._flush()
+            else:
+                self._prepare(self._ahead)
             self._wake.wait(self.interval)
             self._wake.clear()
         self._flush(force=True)
@@ -223,3 +241,9 @@ class DeliveryThread:
             self.outbox.flush(force=force)
         except Exception:  # the thread must outlive any surprise; the journal keeps the data
             logger.exception("outbox delivery failed unexpectedly")
+
+    def _prepare(self, ahead: Callable[[], None]) -> None:
+        try:
+            ahead()
+        except Exception:  # preparing is an optimisation: delivery will do the work itself
+            logger.exception("outbox preparation failed unexpectedly")

@@ -44,3 +44,23 @@ def test_empty_batch() -> None:
 def test_unknown_embedder_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="minilm"):
         make_embedder("word2vec")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_real_model_gives_sentence_transformers_own_vectors() -> None:
+    # The embedder runs the model as one traced graph; its vectors must be the library's.
+    model = MiniLMEmbedder(batch_size=4)
+    texts = [
+        "ADA/BTC long closed +2.31% after 3h10m by roi; entry in a rising market, RSI 71",
+        "short",
+        "",
+        "a long text that runs past the model's window " * 40,
+        "losing longs after a volume spike",
+        "ETH/USDT short closed -1.20% by stop_loss",
+    ]
+    ours = model.embed(texts)
+    assert model._model is not None
+    assert type(model._model).__name__ == "_TracedSentenceModel"
+    library = model._model.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.allclose(ours, library, atol=1e-5)

@@ -1,0 +1,82 @@
+"""The strategy's runtime in a simulated run: texts embedded beside the simulation, written at
+the flush, never embedded twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from freqtrade_mem0.config import Settings
+from freqtrade_mem0.embedding import HashingEmbedder
+from freqtrade_mem0.models import RunMode
+from freqtrade_mem0.runtime import SIMULATED_BATCH, MemoryRuntime, RunIdentity
+from tests.factories import trade
+
+
+class RecordingEmbedder(HashingEmbedder):
+    """The hashing embedder, noting which thread embedded which texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append((threading.current_thread().name, list(texts)))
+        return super().embed(texts)
+
+
+def wait_for(condition: object, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+
+
+def test_a_backtest_embeds_ahead_and_writes_only_at_the_flush(tmp_path: Path) -> None:
+    embedder = RecordingEmbedder()
+    identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", tmp_path)
+    runtime = MemoryRuntime(
+        Settings(store=str(tmp_path / "store"), embedder="hashing"), identity, embedder=embedder
+    )
+    try:
+        records = [trade(i) for i in range(SIMULATED_BATCH)]
+        for record in records:
+            runtime.put(record)
+        texts = {r.text for r in records}
+        embedded = lambda: {t for _, batch in embedder.calls for t in batch}  # noqa: E731
+        wait_for(lambda: embedded() >= texts)
+        assert embedded() >= texts
+        assert {name for name, _ in embedder.calls} == {"mem0-outbox"}
+        memory = runtime.memory()
+        assert memory is not None and memory.count() == 0  # written at the flush, not before
+        calls = len(embedder.calls)
+        runtime.put(trade(SIMULATED_BATCH))  # one more, left for the flush to embed
+        assert runtime.flush()
+        assert memory.count() == SIMULATED_BATCH + 1
+        # The flush embedded only the text not embedded ahead, and the vectors stored are
+        # the embedder's own.
+        flushed = [batch for _, batch in embedder.calls[calls:]]
+        assert all(set(batch) <= {trade(SIMULATED_BATCH).text} for batch in flushed)
+        stored = memory.store.retrieve([records[0].id], with_vectors=True)[0]
+        expected = HashingEmbedder().embed([records[0].text])[0]
+        assert np.allclose(stored.vectors["text"], expected, atol=1e-6)
+    finally:
+        runtime.close()
+
+
+def test_live_delivery_writes_from_its_thread(tmp_path: Path) -> None:
+    identity = RunIdentity("Alpha", RunMode.DRY_RUN, "dry:bot", "binance", "5m", tmp_path)
+    settings = Settings(store=str(tmp_path / "store"), embedder="hashing")
+    runtime = MemoryRuntime(settings, identity, embedder=HashingEmbedder())
+    try:
+        runtime.put(trade(0))
+        runtime.wake()
+        memory = runtime.memory()
+        assert memory is not None
+        wait_for(lambda: memory.count() == 1)
+        assert memory.count() == 1
+    finally:
+        runtime.close()
