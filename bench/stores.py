@@ -5,11 +5,12 @@ Points are shaped like trade memories (a 384-d text vector, a 10-d market vector
 trade record writes, with its indexes), but the vectors are random unit vectors made up front:
 no embedding model runs here, so only the stores are timed. Searches go through the package's
 store classes (`EdgeStore`, `QdrantStore`), as `Memory.search` calls them: the text vector,
-top 10, a filter `strategy AND side AND timestamp < t` (about 4 % of the points), payloads
-returned, on the store as written and again after `optimize()` (the store's steady state: one
-optimized segment with int8 vectors in RAM, rescored; its recall against the exact answer is a
-figure too). qdrant-client's local mode evaluates filters in Python: at 100k points its search
-is capped in time and its reopen is measured at 10k points only.
+top 10, the filter `strategy AND profit range AND timestamp range` (about 2 % of the points),
+payloads returned, on the store as written and again after `optimize()` (the store's steady
+state: one optimized segment with int8 vectors in RAM, rescored; its recall against the exact
+answer is a figure too). The indexes group points by strategy and order them by time (tenant
+and principal). qdrant-client's local mode evaluates filters in Python: at 100k points its
+search is capped in time and its reopen is measured at 10k points only.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Data:
 
     text: np.ndarray  # (n, 384) float32, unit rows
     strategy: np.ndarray  # (n,) int
-    side: np.ndarray  # (n,) int
+    profit: np.ndarray  # (n,) float, percent
     ts: np.ndarray  # (n,) float seconds
     points: list[StoredPoint]
 
@@ -65,15 +66,20 @@ class Data:
 class Query:
     vector: np.ndarray
     strategy: int
-    side: int
+    profit_low: float
+    profit_high: float
+    after: float
     before: float
 
     def where(self) -> Node | None:
-        cut = datetime.fromtimestamp(self.before, tz=UTC)
         return and_(
             eq("strategy", f"S{self.strategy}"),
-            eq("side", SIDES[self.side]),
-            between("timestamp", lt=cut),
+            between("profit", gt=self.profit_low, lt=self.profit_high),
+            between(
+                "timestamp",
+                gte=datetime.fromtimestamp(self.after, tz=UTC),
+                lt=datetime.fromtimestamp(self.before, tz=UTC),
+            ),
         )
 
 
@@ -133,28 +139,37 @@ def make_data(n: int, seed: int = 7) -> Data:
                 vectors={TEXT_VECTOR: text[i].tolist(), MARKET_VECTOR: market[i].tolist()},
             )
         )
-    return Data(text, strategy, side, ts, points)
+    return Data(text, strategy, profit, ts, points)
 
 
 def make_queries(data: Data, count: int, seed: int = 11) -> list[Query]:
     rng = np.random.default_rng(seed)
     vectors = unit_rows(rng, count, TEXT_DIM)
-    low, high = np.quantile(data.ts, [0.6, 1.0])
-    return [
-        Query(
-            vectors[i],
-            int(rng.integers(0, STRATEGIES)),
-            int(rng.integers(0, 2)),
-            float(rng.uniform(low, high)),
+    early, middle, late = np.quantile(data.ts, [0.0, 0.3, 1.0])
+    queries = []
+    for i in range(count):
+        profit_low = float(rng.uniform(-1.0, 1.0))
+        queries.append(
+            Query(
+                vectors[i],
+                int(rng.integers(0, STRATEGIES)),
+                profit_low,
+                profit_low + 1.5,
+                float(rng.uniform(early, middle)),
+                float(rng.uniform(middle, late) + (late - middle) * 0.4),
+            )
         )
-        for i in range(count)
-    ]
+    return queries
 
 
 def floor_search(data: Data, query: Query) -> np.ndarray:
     """The least work a filtered kNN can be: masks on arrays, one matrix product, a top-k."""
     rows = np.flatnonzero(
-        (data.strategy == query.strategy) & (data.side == query.side) & (data.ts < query.before)
+        (data.strategy == query.strategy)
+        & (data.profit > query.profit_low)
+        & (data.profit < query.profit_high)
+        & (data.ts >= query.after)
+        & (data.ts < query.before)
     )
     scores = data.text[rows] @ query.vector
     top = np.argpartition(-scores, LIMIT)[:LIMIT] if len(rows) > LIMIT else np.arange(len(rows))

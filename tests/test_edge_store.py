@@ -157,3 +157,37 @@ def test_a_store_made_with_the_earlier_layout_adopts_the_current_one(
     config = json.loads(config_file.read_text())
     assert config["hnsw_config"]["m"] == 0
     assert config["quantization_config"]["scalar"]["type"] == "int8"
+
+
+def test_strategy_and_time_indexes_take_the_tenant_layout_at_optimize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New stores group points by strategy and order them by time; a store made before gets
+    those indexes at its next optimize(), and answers the same."""
+    from freqtrade_mem0.stores import edge
+
+    def layout(store: edge.EdgeStore) -> dict[str, bool]:
+        indexes = store.shard.info().payload_schema
+        return {key: indexes[key].params is not None for key in ("strategy", "timestamp")}
+
+    with Memory.open(str(tmp_path / "new"), embedder=HashingEmbedder()) as memory:
+        assert isinstance(memory.store, edge.EdgeStore)
+        assert layout(memory.store) == {"strategy": True, "timestamp": True}
+
+    plain = {key: edge._SCHEMAS[schema] for key, schema in edge.PAYLOAD_INDEXES.items()}
+    monkeypatch.setattr(edge, "_index_schema", plain.__getitem__)  # the earlier layout
+    with Memory.open(str(tmp_path / "old"), embedder=HashingEmbedder()) as memory:
+        memory.remember([trade(i) for i in range(30)])
+        assert isinstance(memory.store, edge.EdgeStore)
+        assert layout(memory.store) == {"strategy": False, "timestamp": False}
+    monkeypatch.undo()
+
+    query = "strategy:Alpha AND timestamp:[2024-01-01 TO 2024-12-31] quiet market"
+    with Memory.open(str(tmp_path / "old"), embedder=HashingEmbedder()) as memory:
+        before = [(hit.record.id, round(hit.score, 5)) for hit in memory.search(query, limit=5)]
+        assert before
+        memory.optimize()
+        assert isinstance(memory.store, edge.EdgeStore)
+        assert layout(memory.store) == {"strategy": True, "timestamp": True}
+        after = [(hit.record.id, round(hit.score, 5)) for hit in memory.search(query, limit=5)]
+        assert after == before and memory.count() == 30

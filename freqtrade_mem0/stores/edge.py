@@ -25,6 +25,8 @@ from freqtrade_mem0.errors import (
 from freqtrade_mem0.stores.base import (
     MARKET_VECTOR,
     PAYLOAD_INDEXES,
+    PRINCIPAL_FIELD,
+    TENANT_FIELD,
     TEXT_VECTOR,
     ScoredPoint,
     StoredPoint,
@@ -84,6 +86,15 @@ def _edge_filter(where: Node | None) -> qe.Filter | None:
     return to_edge_filter(where)
 
 
+def _index_schema(key: str) -> Any:
+    """How the payload index of `key` is made (see TENANT_FIELD, PRINCIPAL_FIELD)."""
+    if key == TENANT_FIELD:
+        return qe.KeywordIndexParams(is_tenant=True)
+    if key == PRINCIPAL_FIELD:
+        return qe.DatetimeIndexParams(is_principal=True)
+    return _SCHEMAS[PAYLOAD_INDEXES[key]]
+
+
 def _point_id(value: Any) -> str:
     return str(value)
 
@@ -116,8 +127,8 @@ class EdgeStore:
                 )
             self.path.mkdir(parents=True, exist_ok=True)
             shard = qe.EdgeShard.create(str(shard_path), self._config())
-            for key, schema in PAYLOAD_INDEXES.items():
-                shard.update(qe.UpdateOperation.create_field_index(key, _SCHEMAS[schema]))
+            for key in PAYLOAD_INDEXES:
+                shard.update(qe.UpdateOperation.create_field_index(key, _index_schema(key)))
             shard.flush()
             meta = {
                 "format": "freqtrade-mem0/edge",
@@ -289,7 +300,18 @@ class EdgeStore:
         the GIL here): run it from the CLI or the service, never inside a trading bot.
         """
         with self._lock, edge_errors(self.path):
+            self._adopt_index_layout()
             self.shard.optimize()
+
+    def _adopt_index_layout(self) -> None:
+        """Remake the tenant and principal indexes of a store made before they existed."""
+        indexes = self.shard.info().payload_schema
+        for key in (TENANT_FIELD, PRINCIPAL_FIELD):
+            if key in indexes and indexes[key].params is not None:
+                continue
+            if key in indexes:
+                self.shard.update(qe.UpdateOperation.delete_field_index(key))
+            self.shard.update(qe.UpdateOperation.create_field_index(key, _index_schema(key)))
 
     def flush(self) -> None:
         """Write everything pending to the segment files."""

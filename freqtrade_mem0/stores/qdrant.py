@@ -23,6 +23,8 @@ from freqtrade_mem0.errors import (
 from freqtrade_mem0.stores.base import (
     MARKET_VECTOR,
     PAYLOAD_INDEXES,
+    PRINCIPAL_FIELD,
+    TENANT_FIELD,
     TEXT_VECTOR,
     ScoredPoint,
     StoredPoint,
@@ -39,6 +41,15 @@ _SCHEMAS = {
     "datetime": models.PayloadSchemaType.DATETIME,
     "float": models.PayloadSchemaType.FLOAT,
 }
+
+
+def _index_schema(key: str, schema: str) -> Any:
+    """How the payload index of `key` is made (see TENANT_FIELD, PRINCIPAL_FIELD)."""
+    if key == TENANT_FIELD:
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+    if key == PRINCIPAL_FIELD:
+        return models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, is_principal=True)
+    return _SCHEMAS[schema]
 
 
 @contextmanager
@@ -135,7 +146,7 @@ class QdrantStore:
             if not self.local:  # local mode ignores payload indexes (and warns about them)
                 for key, schema in PAYLOAD_INDEXES.items():
                     self.client.create_payload_index(
-                        self.collection, key, field_schema=_SCHEMAS[schema], wait=True
+                        self.collection, key, field_schema=_index_schema(key, schema), wait=True
                     )
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
