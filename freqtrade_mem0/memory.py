@@ -294,6 +294,16 @@ class Memory:
             if offset is None:
                 return
 
+    def ids(self, query: str | Node | None = None, *, batch_size: int = 1024) -> Iterator[str]:
+        """The ids of every memory a filter matches, in id order (no records are built)."""
+        node = self._where(query)
+        offset: str | None = None
+        while True:
+            page, offset = self.store.scroll(node, limit=batch_size, offset=offset)
+            yield from (p.id for p in page)
+            if offset is None:
+                return
+
     def count(self, query: str | Node | None = None) -> int:
         """How many memories a filter matches."""
         return self.store.count(self._where(query))

@@ -145,9 +145,7 @@ class StrategyMemory:
             return
         mine = and_(eq("kind", "trade"), eq("strategy", runtime.identity.strategy))
         where = and_(mine, eq("run_id", run_id))
-        stale = [
-            r.id for r in memory.iterate(where, with_vectors=False) if r.id not in self._written
-        ]
+        stale = [found for found in memory.ids(where) if found not in self._written]
         if stale:
             memory.delete(stale)
             logger.info(

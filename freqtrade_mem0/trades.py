@@ -42,7 +42,9 @@ def exit_fill_facts(trade: Any, order: Any, when: datetime, *, settled: bool) ->
         return closed_trade_facts(trade)
     if order.safe_amount_after_fee != trade.amount:
         return partial_exit_facts(trade, order, when)
-    closing = copy.deepcopy(trade)  # callbacks may get freqtrade's own object: never touch it
+    # Callbacks may get freqtrade's own object: never touch it. A shallow copy is enough:
+    # closing reassigns the trade's own attributes and only reads its orders.
+    closing = copy.copy(trade)
     closing.close_date = when
     closing.close(order.ft_price, show_msg=False)
     return closed_trade_facts(closing)

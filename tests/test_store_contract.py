@@ -56,6 +56,13 @@ def test_count_and_filters(memory: Memory) -> None:
     assert memory.count("timestamp:[2024-01-01 TO 2024-01-01]") == 24
 
 
+def test_ids_of_a_filter_are_those_of_its_memories(memory: Memory) -> None:
+    memory.remember([trade(i) for i in range(30)])
+    expected = {trade(i).id for i in range(30) if i % 3 == 0}
+    assert set(memory.ids("strategy:Beta", batch_size=4)) == expected
+    assert len(list(memory.ids(batch_size=7))) == 30
+
+
 def test_delete_by_ids_ignores_unknown(memory: Memory) -> None:
     memory.remember([trade(i) for i in range(5)])
     gone = memory.delete([trade(0).id, trade(1).id, trade(50).id])

@@ -302,3 +302,36 @@ def test_notes_and_live_performance_become_memories(tmp_path: Path) -> None:
     profit = sum(trade.close_profit_abs for trade, _ in trades)
     assert performance.metrics["profit_abs"] == pytest.approx(profit)
     assert "3 closed trades, win rate 67%" in performance.text
+
+
+def test_a_backtest_exit_fill_is_reported_closed_without_touching_freqtrades_trade() -> None:
+    # Backtests call order_filled before freqtrade closes the trade: the facts close a copy.
+    from freqtrade_mem0.trades import exit_fill_facts
+
+    trade = LocalTrade(
+        id=7,
+        pair="ETH/BTC",
+        stake_amount=0.05,
+        amount=0.5,
+        amount_requested=0.5,
+        open_rate=0.1,
+        open_date=T0,
+        fee_open=0.001,
+        fee_close=0.001,
+        exchange="binance",
+        is_short=False,
+        leverage=1.0,
+        trading_mode=TradingMode.SPOT,
+        is_open=True,
+    )
+    trade.orders.append(order("buy", 0.1, 0.5, T0, "b7"))
+    trade.recalc_trade_from_orders()
+    exit_order = order("sell", 0.11, 0.5, T0 + timedelta(hours=1), "s7")
+    trade.orders.append(exit_order)
+    before = dict(vars(trade))
+    facts = exit_fill_facts(trade, exit_order, T0 + timedelta(hours=1), settled=False)
+    assert vars(trade) == before and trade.is_open and len(trade.orders) == 2
+    closed, _ = closed_trade(7, T0, 0.11)
+    assert facts.profit_ratio == pytest.approx(closed.close_profit, abs=1e-12)
+    assert facts.profit_abs == pytest.approx(closed.close_profit_abs, abs=1e-12)
+    assert facts.close_date == T0 + timedelta(hours=1)
