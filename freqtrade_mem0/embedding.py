@@ -115,7 +115,7 @@ class _TracedSentenceModel:
 
     @classmethod
     def of(cls, model: Any) -> Any:
-        """The traced model, or the model itself if this torch cannot trace it."""
+        """The traced model, or the eager one if this torch or model cannot be traced."""
         import torch
 
         try:

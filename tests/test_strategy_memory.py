@@ -64,8 +64,8 @@ def order(side: str, price: float, amount: float, when: datetime, order_id: str)
     )
 
 
-def closed_trade(trade_id: int, opened: datetime, exit_rate: float) -> tuple[LocalTrade, Order]:
-    """A spot long closed as freqtrade closes it live, before it calls `order_filled`."""
+def open_trade(trade_id: int, opened: datetime, **fields: Any) -> LocalTrade:
+    """A spot long of 0.5 ETH bought at 0.1 BTC, still open."""
     trade = LocalTrade(
         id=trade_id,
         pair="ETH/BTC",
@@ -81,10 +81,16 @@ def closed_trade(trade_id: int, opened: datetime, exit_rate: float) -> tuple[Loc
         leverage=1.0,
         trading_mode=TradingMode.SPOT,
         is_open=True,
-        enter_tag="rsi",
+        **fields,
     )
     trade.orders.append(order("buy", 0.1, 0.5, opened, f"b{trade_id}"))
     trade.recalc_trade_from_orders()
+    return trade
+
+
+def closed_trade(trade_id: int, opened: datetime, exit_rate: float) -> tuple[LocalTrade, Order]:
+    """A spot long closed as freqtrade closes it live, before it calls `order_filled`."""
+    trade = open_trade(trade_id, opened, enter_tag="rsi")
     closed = opened + timedelta(hours=2)
     exit_order = order("sell", exit_rate, 0.5, closed, f"s{trade_id}")
     trade.orders.append(exit_order)
@@ -308,24 +314,7 @@ def test_a_backtest_exit_fill_is_reported_closed_without_touching_freqtrades_tra
     # Backtests call order_filled before freqtrade closes the trade: the facts close a copy.
     from freqtrade_mem0.trades import exit_fill_facts
 
-    trade = LocalTrade(
-        id=7,
-        pair="ETH/BTC",
-        stake_amount=0.05,
-        amount=0.5,
-        amount_requested=0.5,
-        open_rate=0.1,
-        open_date=T0,
-        fee_open=0.001,
-        fee_close=0.001,
-        exchange="binance",
-        is_short=False,
-        leverage=1.0,
-        trading_mode=TradingMode.SPOT,
-        is_open=True,
-    )
-    trade.orders.append(order("buy", 0.1, 0.5, T0, "b7"))
-    trade.recalc_trade_from_orders()
+    trade = open_trade(7, T0)
     exit_order = order("sell", 0.11, 0.5, T0 + timedelta(hours=1), "s7")
     trade.orders.append(exit_order)
     before = dict(vars(trade))
