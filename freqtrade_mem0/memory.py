@@ -284,23 +284,22 @@ class Memory:
         self, query: str | Node | None = None, *, batch_size: int = 512, with_vectors: bool = True
     ) -> Iterator[MemoryRecord]:
         """Every memory a filter matches, in id order, a page at a time."""
+        return (to_record(p) for p in self._points(query, batch_size, with_vectors))
+
+    def ids(self, query: str | Node | None = None, *, batch_size: int = 1024) -> Iterator[str]:
+        """The ids of every memory a filter matches, in id order (no records are built)."""
+        return (p.id for p in self._points(query, batch_size, with_vectors=False))
+
+    def _points(
+        self, query: str | Node | None, batch_size: int, with_vectors: bool
+    ) -> Iterator[StoredPoint]:
         node = self._where(query)
         offset: str | None = None
         while True:
             page, offset = self.store.scroll(
                 node, limit=batch_size, offset=offset, with_vectors=with_vectors
             )
-            yield from (to_record(p) for p in page)
-            if offset is None:
-                return
-
-    def ids(self, query: str | Node | None = None, *, batch_size: int = 1024) -> Iterator[str]:
-        """The ids of every memory a filter matches, in id order (no records are built)."""
-        node = self._where(query)
-        offset: str | None = None
-        while True:
-            page, offset = self.store.scroll(node, limit=batch_size, offset=offset)
-            yield from (p.id for p in page)
+            yield from page
             if offset is None:
                 return
 

@@ -307,9 +307,10 @@ class EdgeStore:
         """Remake the tenant and principal indexes of a store made before they existed."""
         indexes = self.shard.info().payload_schema
         for key in (TENANT_FIELD, PRINCIPAL_FIELD):
-            if key in indexes and indexes[key].params is not None:
-                continue
-            if key in indexes:
+            index = indexes.get(key)
+            if index is not None and index.params is not None:
+                continue  # made with its tenant or principal parameters already
+            if index is not None:
                 self.shard.update(qe.UpdateOperation.delete_field_index(key))
             self.shard.update(qe.UpdateOperation.create_field_index(key, _index_schema(key)))
 

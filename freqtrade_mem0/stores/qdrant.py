@@ -43,13 +43,13 @@ _SCHEMAS = {
 }
 
 
-def _index_schema(key: str, schema: str) -> Any:
+def _index_schema(key: str) -> Any:
     """How the payload index of `key` is made (see TENANT_FIELD, PRINCIPAL_FIELD)."""
     if key == TENANT_FIELD:
         return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
     if key == PRINCIPAL_FIELD:
         return models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, is_principal=True)
-    return _SCHEMAS[schema]
+    return _SCHEMAS[PAYLOAD_INDEXES[key]]
 
 
 @contextmanager
@@ -144,9 +144,9 @@ class QdrantStore:
                 metadata=meta,
             )
             if not self.local:  # local mode ignores payload indexes (and warns about them)
-                for key, schema in PAYLOAD_INDEXES.items():
+                for key in PAYLOAD_INDEXES:
                     self.client.create_payload_index(
-                        self.collection, key, field_schema=_index_schema(key, schema), wait=True
+                        self.collection, key, field_schema=_index_schema(key), wait=True
                     )
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
