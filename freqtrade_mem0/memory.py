@@ -75,8 +75,13 @@ def store_spec(embedder: Embedder) -> StoreSpec:
 
 def to_point(record: MemoryRecord, text_vector: Sequence[float] | np.ndarray) -> StoredPoint:
     """A record and its text vector as a store point."""
-    values = text_vector.tolist() if isinstance(text_vector, np.ndarray) else text_vector
-    vectors = {TEXT_VECTOR: [float(x) for x in values]}
+    # An array's `tolist` gives Python floats already, the form the stores take fastest.
+    values = (
+        text_vector.tolist()
+        if isinstance(text_vector, np.ndarray)
+        else [float(x) for x in text_vector]
+    )
+    vectors = {TEXT_VECTOR: values}
     if record.market is not None:
         vectors[MARKET_VECTOR] = list(record.market)
     return StoredPoint(id=record.id, payload=record.to_payload(), vectors=vectors)

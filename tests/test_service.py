@@ -104,6 +104,7 @@ BAD_INPUT = [
     ("post", "/memory", {"json": wire(timestamp="2024-06-27T12:00:00")}, 422),
     ("post", "/memory", {"json": wire(type="futures")}, 422),
     ("post", "/memory", {"json": [wire()]}, 422),
+    ("post", "/memory", {"content": b"", "headers": {"content-type": "application/json"}}, 422),
     ("post", "/memory", {"content": BIG, "headers": {"content-type": "application/json"}}, 413),
     ("post", "/memory/batch", {"json": {"memories": []}}, 422),
     ("get", "/search", {"params": {"query": "strategy:(MyStrategy"}}, 400),
@@ -156,6 +157,19 @@ def test_validation_errors_name_the_field(client: httpx.Client) -> None:
     body = client.post("/memory", json=wire(timestamp="2024-06-27T12:00:00")).json()
     assert "metadata.timestamp" in body["detail"]
     assert "offset" in body["detail"]  # says how to fix it
+
+
+@pytest.mark.parametrize("path", ["/memory", "/memory/batch"])
+def test_a_body_that_is_not_an_object_says_so(client: httpx.Client, path: str) -> None:
+    for body in ([wire()], "a memory", 3):
+        answer = client.post(path, json=body)
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == (
+            "the body must be a JSON object, sent with Content-Type: application/json"
+        )
+    empty = client.post(path, content=b"", headers={"content-type": "application/json"})
+    assert empty.status_code == 422
+    assert empty.json()["detail"] == "body: Field required"
 
 
 def test_chunked_body_over_the_limit_is_refused(client: httpx.Client) -> None:

@@ -3,9 +3,12 @@ import, cleanup, backups, optimising, its OpenAPI description, and its errors.""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import gzip
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,6 +197,35 @@ def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
     ):
         assert path in paths
     assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_post_memory_documents_the_body_it_parses_itself(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/memory"]["post"]["requestBody"]
+    assert body["required"] is True
+    content = body["content"]["application/json"]
+    assert content["schema"] == {"$ref": "#/components/schemas/MemoryCreate"}
+    assert "metadata" in schema["components"]["schemas"]["MemoryCreate"]["properties"]
+    assert content["examples"]["backtest"]["value"]["metadata"]["strategy"] == "MyStrategy"
+
+
+def test_store_work_runs_on_the_service_threads_which_start_again(tmp_path: Any) -> None:
+    caller = contextvars.ContextVar("caller", default="none")
+    with Memory.open(str(tmp_path / "store"), embedder=HashingEmbedder()) as memory:
+        state = create_app(service_settings(tmp_path), memory).state.mem0
+
+        def where() -> tuple[str, str]:
+            return threading.current_thread().name, caller.get()
+
+        async def call() -> tuple[str, str]:
+            caller.set("route")
+            return await state.run(where)
+
+        thread, seen = asyncio.run(call())
+        assert thread.startswith("mem0-worker") and seen == "route"  # the caller's context
+        state.stop_workers()
+        assert asyncio.run(call())[0].startswith("mem0-worker")  # new threads after a stop
+        state.stop_workers()
 
 
 def test_a_store_held_elsewhere_answers_503_until_it_is_free(tmp_path: Any) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from freqtrade_mem0.errors import PermissionDeniedError
 from freqtrade_mem0.memory import Memory
@@ -15,6 +16,8 @@ from freqtrade_mem0.service.auth import authorize
 from freqtrade_mem0.service.settings import ServiceSettings
 from freqtrade_mem0.service.state import ServiceState
 from freqtrade_mem0.stores.scoped import ScopedStore
+
+M = TypeVar("M", bound=BaseModel)
 
 
 # Both are coroutines so that FastAPI calls them on the event loop: a plain function would
@@ -63,3 +66,31 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     `response_model` again, in a thread-pool hop of its own, before serialising it.
     """
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def parse_json_body(model: type[M], raw: bytes) -> M:
+    """A JSON body parsed and validated in one pass by pydantic (no `json.loads` first).
+
+    For the busiest write route: FastAPI's own body handling decodes the JSON, then validates
+    the objects, inside its dependency resolution.
+
+    Raises:
+        RequestValidationError: the errors FastAPI's body parsing gives, located under `body`.
+    """
+    if not raw:
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing])
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
+
+
+def json_body_schema(model_name: str, examples: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses its JSON body itself."""
+    schema = {"$ref": f"#/components/schemas/{model_name}"}
+    content = {"application/json": {"schema": schema, "examples": examples}}
+    return {"requestBody": {"required": True, "content": content}}

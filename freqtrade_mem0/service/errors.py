@@ -105,6 +105,10 @@ async def _mem0_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, type(exc).__name__, str(exc), headers, **extra)
 
 
+# A body that is JSON but not an object: FastAPI's parsing and `parse_json_body` say so apart.
+NOT_AN_OBJECT = ("model_attributes_type", "model_type")
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
@@ -117,7 +121,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     if any(p.type == "json_invalid" for p in problems):
         return error_response(400, "MalformedJSON", "the body is not valid JSON")
-    if [p.loc for p in problems] == [["body"]] and problems[0].type == "model_attributes_type":
+    if [p.loc for p in problems] == [["body"]] and problems[0].type in NOT_AN_OBJECT:
         detail = "the body must be a JSON object, sent with Content-Type: application/json"
         return error_response(422, "ValidationError", detail, errors=problems)
     detail = "; ".join(f"{'.'.join(str(x) for x in p.loc)}: {p.msg}" for p in problems)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from freqtrade_mem0.errors import NotFoundError
 from freqtrade_mem0.models import MemoryCreate, MemoryPublic
-from freqtrade_mem0.service.deps import MemoryDep, StateDep, json_response
+from freqtrade_mem0.service.deps import (
+    MemoryDep,
+    StateDep,
+    json_body_schema,
+    json_response,
+    parse_json_body,
+)
 from freqtrade_mem0.service.errors import COMMON_ERRORS, error_responses
 
 router = APIRouter(tags=["memories"], responses=COMMON_ERRORS)
@@ -53,24 +58,21 @@ class Deleted(BaseModel):
     response_model=MemoryPublic,
     responses={200: {"model": MemoryPublic, "description": "Replaced the memory with this id"}},
     summary="Store a memory",
+    openapi_extra=json_body_schema("MemoryCreate", {"backtest": {"value": EXAMPLE}}),
 )
-def create_memory(
-    memory: MemoryDep,
-    state: StateDep,
-    body: Annotated[MemoryCreate, Body(openapi_examples={"backtest": {"value": EXAMPLE}})],
-) -> Response:
+async def create_memory(request: Request, memory: MemoryDep, state: StateDep) -> Response:
     """Store a memory; its id derives from `metadata.key`, or from its content without one,
     so storing the same memory again replaces it (200) instead of adding another (201)."""
-    record = body.to_record()
-    created = state.remember(memory, [record], "memory")
+    record = parse_json_body(MemoryCreate, await request.body()).to_record()
+    created = await state.run(state.remember, memory, [record], "memory")
     return json_response(record.to_public(), 201 if created else 200)
 
 
 @router.post("/memory/batch", response_model=BatchResult, summary="Store memories")
-def create_memories(memory: MemoryDep, state: StateDep, body: MemoryBatch) -> BatchResult:
+async def create_memories(memory: MemoryDep, state: StateDep, body: MemoryBatch) -> BatchResult:
     """Store up to 1000 memories in one request."""
     records = [item.to_record() for item in body.memories]
-    created = state.remember(memory, records, "memory")
+    created = await state.run(state.remember, memory, records, "memory")
     return BatchResult(
         count=len(records),
         created=[r.id for r in created],
