@@ -13,7 +13,8 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +46,25 @@ class Embedder(Protocol):
         ...
 
 
+_THIS_THREAD = threading.local()
+
+
+@contextmanager
+def on_one_core() -> Iterator[None]:
+    """Embeddings this thread makes inside the block use one core.
+
+    For embedding beside other work, such as a backtest's simulation: torch would otherwise
+    run on every core, and its idle workers spin between operations on the core the
+    simulation needs.
+    """
+    before = getattr(_THIS_THREAD, "one_core", False)
+    _THIS_THREAD.one_core = True
+    try:
+        yield
+    finally:
+        _THIS_THREAD.one_core = before
+
+
 class MiniLMEmbedder:
     """sentence-transformers all-MiniLM-L6-v2, loaded on first use from the installed package."""
 
@@ -67,7 +87,17 @@ class MiniLMEmbedder:
         with self._lock:  # the model is not safe to call from several threads at once
             if self._model is None:
                 self._model = self._load()
-            return self._model.encode(list(texts), self.batch_size)
+            if not getattr(_THIS_THREAD, "one_core", False):
+                return self._model.encode(list(texts), self.batch_size)
+            import torch
+
+            # The thread count is torch's for the whole process: set for this call, restored.
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self._model.encode(list(texts), self.batch_size)
+            finally:
+                torch.set_num_threads(before)
 
 
 _MODELS: dict[str, Any] = {}

@@ -197,12 +197,12 @@ class DeliveryThread:
         outbox: what to deliver.
         interval: seconds between deliveries (`wake()` delivers sooner).
         ahead: if given, called on each wake instead of a delivery, to prepare what waits
-            (a simulated run embeds texts ahead); the outbox is then delivered on `stop()`
-            or by its owner.
+            (a simulated run embeds texts ahead), and called again while it returns True
+            and no stop is asked; the outbox is then delivered on `stop()` or by its owner.
     """
 
     def __init__(
-        self, outbox: Outbox, interval: float, *, ahead: Callable[[], None] | None = None
+        self, outbox: Outbox, interval: float, *, ahead: Callable[[], bool] | None = None
     ) -> None:
         self.outbox = outbox
         self.interval = interval
@@ -242,8 +242,9 @@ class DeliveryThread:
         except Exception:  # the thread must outlive any surprise; the journal keeps the data
             logger.exception("outbox delivery failed unexpectedly")
 
-    def _prepare(self, ahead: Callable[[], None]) -> None:
+    def _prepare(self, ahead: Callable[[], bool]) -> None:
         try:
-            ahead()
+            while not self._stop.is_set() and ahead():
+                pass
         except Exception:  # preparing is an optimisation: delivery will do the work itself
             logger.exception("outbox preparation failed unexpectedly")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqtrade_mem0.config import Settings
-from freqtrade_mem0.embedding import Embedder
+from freqtrade_mem0.embedding import Embedder, on_one_core
 from freqtrade_mem0.errors import StoreUnavailableError, TemporaryError
 from freqtrade_mem0.memory import Memory
 from freqtrade_mem0.models import MemoryRecord, RunMode
@@ -37,7 +37,11 @@ _ACTIVE: weakref.WeakSet[MemoryRuntime] = weakref.WeakSet()
 # strategies of one `--strategy-list` backtest (or lookahead analysis) run in one process.
 _SHARED: dict[str, tuple[Memory, int]] = {}
 _SHARED_LOCK = threading.Lock()
-SIMULATED_BATCH = 32  # memories a backtest queues before its thread embeds them
+# A backtest's thread embeds the memories it queues a chunk at a time, from the first few on:
+# it then keeps pace with the trades as they close, and the flush at the end, which embeds
+# whatever is left on every core, waits for one chunk at most.
+SIMULATED_BATCH = 8  # memories a backtest queues before its thread starts embedding them
+AHEAD_CHUNK = 16  # texts per embedding call ahead of the flush
 _ATEXIT_LOCK = threading.Lock()
 _atexit_registered = False
 
@@ -149,16 +153,21 @@ class MemoryRuntime:
             for record in batch:
                 self._text_vectors.pop(record.text, None)
 
-    def _embed_ahead(self) -> None:
-        """Embed the texts of the memories waiting for the next flush (a simulated run)."""
+    def _embed_ahead(self) -> bool:
+        """Embed a chunk of the texts waiting for the next flush (a simulated run), on one core
+        (the simulation has the other); True when a chunk was embedded and more may wait."""
         memory = self.memory()
         if memory is None:
-            return
+            return False
         with self._embed_lock:
-            texts = [r.text for r in self.outbox.waiting() if r.text not in self._text_vectors]
-            texts = list(dict.fromkeys(texts))
-            if texts:
-                self._text_vectors.update(zip(texts, memory.embedder.embed(texts), strict=True))
+            waiting = (r.text for r in self.outbox.waiting() if r.text not in self._text_vectors)
+            texts = list(dict.fromkeys(waiting))[:AHEAD_CHUNK]
+            if not texts:
+                return False
+            with on_one_core():
+                vectors = memory.embedder.embed(texts)
+            self._text_vectors.update(zip(texts, vectors, strict=True))
+            return True
 
     def put(self, record: MemoryRecord) -> None:
         """Queue a memory for delivery (no I/O here)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from freqtrade_mem0.embedding import HashingEmbedder, MiniLMEmbedder, make_embedder
+from freqtrade_mem0.embedding import HashingEmbedder, MiniLMEmbedder, make_embedder, on_one_core
 from freqtrade_mem0.errors import ConfigError
 
 
@@ -64,3 +64,22 @@ def test_real_model_gives_sentence_transformers_own_vectors() -> None:
     assert type(model._model).__name__ == "_TracedSentenceModel"
     library = model._model.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert np.allclose(ours, library, atol=1e-5)
+
+
+def test_on_one_core_runs_the_model_on_one_thread_and_restores_the_count() -> None:
+    torch = pytest.importorskip("torch")
+    seen: list[int] = []
+
+    class CountingModel:
+        def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+            seen.append(torch.get_num_threads())
+            return np.zeros((len(texts), 384), dtype=np.float32)
+
+    embedder = MiniLMEmbedder()
+    embedder._model = CountingModel()
+    before = torch.get_num_threads()
+    with on_one_core():
+        embedder.embed(["beside a backtest"])
+    embedder.embed(["on its own"])
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before

@@ -107,6 +107,31 @@ def test_delivery_thread_delivers_in_the_background(tmp_path: Path) -> None:
         memory.close()
 
 
+def test_delivery_thread_prepares_while_there_is_more_and_delivers_on_stop(
+    tmp_path: Path,
+) -> None:
+    memory = Memory.open(str(tmp_path / "store"), embedder=HashingEmbedder())
+    try:
+        outbox = Outbox(FlakyStore(memory).deliver)
+        chunks = [3, 2, 0]  # what each call prepares; 0: nothing left
+
+        def ahead() -> bool:
+            return chunks.pop(0) > 0 if chunks else False
+
+        thread = DeliveryThread(outbox, interval=60, ahead=ahead)
+        outbox.put_many(trade(i) for i in range(2))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while chunks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert chunks == []  # called again after each chunk, until nothing was left
+        assert memory.count() == 0  # preparing writes nothing
+        thread.stop()
+        assert memory.count() == 2  # the delivery happens on stop
+    finally:
+        memory.close()
+
+
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device")])
 def test_full_disk_on_delivery_keeps_memories(failure: Exception, edge_memory: Memory) -> None:
     def full(batch: list[MemoryRecord]) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.models import RunMode
-from freqtrade_mem0.runtime import SIMULATED_BATCH, MemoryRuntime, RunIdentity
+from freqtrade_mem0.runtime import AHEAD_CHUNK, SIMULATED_BATCH, MemoryRuntime, RunIdentity
 from tests.factories import trade
 
 
@@ -63,6 +63,26 @@ def test_a_backtest_embeds_ahead_and_writes_only_at_the_flush(tmp_path: Path) ->
         stored = memory.store.retrieve([records[0].id], with_vectors=True)[0]
         expected = HashingEmbedder().embed([records[0].text])[0]
         assert np.allclose(stored.vectors["text"], expected, atol=1e-6)
+    finally:
+        runtime.close()
+
+
+def test_a_backtest_embeds_ahead_a_chunk_at_a_time_and_keeps_pace(tmp_path: Path) -> None:
+    embedder = RecordingEmbedder()
+    identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", tmp_path)
+    runtime = MemoryRuntime(
+        Settings(store=str(tmp_path / "store"), embedder="hashing"), identity, embedder=embedder
+    )
+    try:
+        records = [trade(i) for i in range(3 * AHEAD_CHUNK)]
+        for record in records:
+            runtime.put(record)
+        texts = {r.text for r in records}
+        embedded = lambda: {t for _, batch in embedder.calls for t in batch}  # noqa: E731
+        wait_for(lambda: embedded() >= texts)
+        assert embedded() == texts  # every text, each once, before any flush
+        assert sum(len(batch) for _, batch in embedder.calls) == len(texts)
+        assert max(len(batch) for _, batch in embedder.calls) <= AHEAD_CHUNK
     finally:
         runtime.close()
 
