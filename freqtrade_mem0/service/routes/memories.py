@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from freqtrade_mem0.errors import NotFoundError
-from freqtrade_mem0.models import MemoryCreate, MemoryPublic
+from freqtrade_mem0.models import MemoryCreate, MemoryPublic, MemoryRecord
 from freqtrade_mem0.service.deps import (
     MemoryDep,
     StateDep,
@@ -71,8 +71,12 @@ async def create_memory(request: Request, memory: MemoryDep, state: StateDep) ->
 @router.post("/memory/batch", response_model=BatchResult, summary="Store memories")
 async def create_memories(memory: MemoryDep, state: StateDep, body: MemoryBatch) -> BatchResult:
     """Store up to 1000 memories in one request."""
-    records = [item.to_record() for item in body.memories]
-    created = await state.run(state.remember, memory, records, "memory")
+
+    def store() -> tuple[list[MemoryRecord], list[MemoryRecord]]:
+        records = [item.to_record() for item in body.memories]
+        return records, state.remember(memory, records, "memory")
+
+    records, created = await state.run(store)  # off the event loop: a batch is a lot of work
     return BatchResult(
         count=len(records),
         created=[r.id for r in created],
