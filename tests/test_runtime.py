@@ -28,6 +28,9 @@ class RecordingEmbedder(HashingEmbedder):
         self.calls.append((threading.current_thread().name, list(texts)))
         return super().embed(texts)
 
+    def embedded(self) -> set[str]:
+        return {text for _, batch in self.calls for text in batch}
+
 
 def wait_for(condition: object, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
@@ -35,18 +38,22 @@ def wait_for(condition: object, seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def backtest_runtime(root: Path, embedder: RecordingEmbedder) -> MemoryRuntime:
+    """The runtime of a backtest whose memories go to an embedded store under `root`."""
+    identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", root)
+    settings = Settings(store=str(root / "store"), embedder="hashing")
+    return MemoryRuntime(settings, identity, embedder=embedder)
+
+
 def test_a_backtest_embeds_ahead_and_writes_only_at_the_flush(tmp_path: Path) -> None:
     embedder = RecordingEmbedder()
-    identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", tmp_path)
-    runtime = MemoryRuntime(
-        Settings(store=str(tmp_path / "store"), embedder="hashing"), identity, embedder=embedder
-    )
+    runtime = backtest_runtime(tmp_path, embedder)
     try:
         records = [trade(i) for i in range(SIMULATED_BATCH)]
         for record in records:
             runtime.put(record)
         texts = {r.text for r in records}
-        embedded = lambda: {t for _, batch in embedder.calls for t in batch}  # noqa: E731
+        embedded = embedder.embedded
         wait_for(lambda: embedded() >= texts)
         assert embedded() >= texts
         assert {name for name, _ in embedder.calls} == {"mem0-outbox"}
@@ -69,16 +76,13 @@ def test_a_backtest_embeds_ahead_and_writes_only_at_the_flush(tmp_path: Path) ->
 
 def test_a_backtest_embeds_ahead_a_chunk_at_a_time_and_keeps_pace(tmp_path: Path) -> None:
     embedder = RecordingEmbedder()
-    identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", tmp_path)
-    runtime = MemoryRuntime(
-        Settings(store=str(tmp_path / "store"), embedder="hashing"), identity, embedder=embedder
-    )
+    runtime = backtest_runtime(tmp_path, embedder)
     try:
         records = [trade(i) for i in range(3 * AHEAD_CHUNK)]
         for record in records:
             runtime.put(record)
         texts = {r.text for r in records}
-        embedded = lambda: {t for _, batch in embedder.calls for t in batch}  # noqa: E731
+        embedded = embedder.embedded
         wait_for(lambda: embedded() >= texts)
         assert embedded() == texts  # every text, each once, before any flush
         assert sum(len(batch) for _, batch in embedder.calls) == len(texts)
