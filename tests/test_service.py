@@ -3,6 +3,7 @@ it): storing, reading and searching memories, and refusing bad input."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -170,6 +171,23 @@ def test_a_body_that_is_not_an_object_says_so(client: httpx.Client, path: str) -
     empty = client.post(path, content=b"", headers={"content-type": "application/json"})
     assert empty.status_code == 422
     assert empty.json()["detail"] == "body: Field required"
+
+
+@pytest.mark.parametrize("path", ["/memory", "/memory/batch"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_refused(
+    client: httpx.Client, path: str, content_type: str | None
+) -> None:
+    # What a browser's cross-site form or text/plain post looks like: never parsed as JSON.
+    body = {"memories": [wire()]} if path.endswith("batch") else wire()
+    headers = {"content-type": content_type} if content_type else {}
+    before = snapshot(client)
+    answer = client.post(path, content=json.dumps(body).encode(), headers=headers)
+    assert answer.status_code == 422
+    assert "Content-Type: application/json" in answer.json()["detail"]
+    assert snapshot(client) == before
+    vendor = {"content-type": "application/vnd.mem0+json; charset=utf-8"}
+    assert client.post(path, content=json.dumps(body).encode(), headers=vendor).is_success
 
 
 def test_chunked_body_over_the_limit_is_refused(client: httpx.Client) -> None:

@@ -14,7 +14,7 @@ from freqtrade_mem0.service.deps import (
     StateDep,
     json_body_schema,
     json_response,
-    parse_json_body,
+    read_json_body,
 )
 from freqtrade_mem0.service.errors import COMMON_ERRORS, error_responses
 
@@ -63,7 +63,7 @@ class Deleted(BaseModel):
 async def create_memory(request: Request, memory: MemoryDep, state: StateDep) -> Response:
     """Store a memory; its id derives from `metadata.key`, or from its content without one,
     so storing the same memory again replaces it (200) instead of adding another (201)."""
-    record = parse_json_body(MemoryCreate, await request.body()).to_record()
+    record = (await read_json_body(request, MemoryCreate)).to_record()
     created = await state.run(state.remember, memory, [record], "memory")
     return json_response(record.to_public(), 201 if created else 200)
 
