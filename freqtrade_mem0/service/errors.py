@@ -105,7 +105,7 @@ async def _mem0_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, type(exc).__name__, str(exc), headers, **extra)
 
 
-# A body that is JSON but not an object: FastAPI's parsing and `parse_json_body` say so apart.
+# A body that is not a JSON object: FastAPI's parsing and `read_json_body` name it apart.
 NOT_AN_OBJECT = ("model_attributes_type", "model_type")
 
 
