@@ -71,9 +71,13 @@ class Outbox:
         """Queue several memories."""
         self._incoming.extend(records)
 
-    def waiting(self) -> list[MemoryRecord]:
-        """A snapshot of the memories not yet acknowledged (thread-safe)."""
-        return [*self._pending, *self._incoming]
+    def waiting(self, start: int = 0) -> list[MemoryRecord]:
+        """A snapshot of the memories not yet acknowledged, oldest first, from the `start`-th
+        (thread-safe)."""
+        pending, incoming = self._pending, [*self._incoming]  # copies in C, under the GIL
+        if start >= len(pending):
+            return incoming[start - len(pending) :]
+        return [*pending[start:], *incoming]
 
     @property
     def pending(self) -> int:

@@ -93,6 +93,9 @@ class MemoryRuntime:
         # at the flush).
         self._text_vectors: dict[str, np.ndarray] = {}  # embedded ahead, by text
         self._embed_lock = threading.Lock()
+        # Waiting memories embedding ahead has looked at already (a delivery starts it over):
+        # each chunk reads only what arrived since, not the whole run's memories again.
+        self._ahead_from = 0
         self._thread: DeliveryThread | None = None
         if self.writes:
             ahead = None if identity.mode.is_real_time else self._embed_ahead
@@ -152,6 +155,7 @@ class MemoryRuntime:
             )
             for record in batch:
                 self._text_vectors.pop(record.text, None)
+            self._ahead_from = 0
 
     def _embed_ahead(self) -> bool:
         """Embed a chunk of the texts waiting for the next flush (a simulated run), on one core
@@ -160,12 +164,17 @@ class MemoryRuntime:
         if memory is None:
             return False
         with self._embed_lock:
-            waiting = (r.text for r in self.outbox.waiting() if r.text not in self._text_vectors)
-            texts = list(dict.fromkeys(waiting))[:AHEAD_CHUNK]
+            texts: dict[str, None] = {}
+            for record in self.outbox.waiting(self._ahead_from):
+                if len(texts) == AHEAD_CHUNK:
+                    break
+                self._ahead_from += 1
+                if record.text not in self._text_vectors:
+                    texts[record.text] = None
             if not texts:
                 return False
             with on_one_core():
-                vectors = memory.embedder.embed(texts)
+                vectors = memory.embedder.embed(list(texts))
             self._text_vectors.update(zip(texts, vectors, strict=True))
             return True
 

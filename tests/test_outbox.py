@@ -107,6 +107,18 @@ def test_delivery_thread_delivers_in_the_background(tmp_path: Path) -> None:
         memory.close()
 
 
+def test_waiting_from_a_position_spans_pending_and_new_memories(tmp_path: Path) -> None:
+    outbox = Outbox(lambda batch: None, path=tmp_path / "outbox")
+    outbox.put_many(trade(i) for i in range(3))
+    outbox.flush()  # journaled: now pending, so later ones are in a second list
+    outbox.put_many(trade(i) for i in range(3, 5))
+    keys = [r.key for r in outbox.waiting()]
+    assert [r.key for r in outbox.waiting(0)] == keys
+    assert [r.key for r in outbox.waiting(2)] == keys[2:]
+    assert [r.key for r in outbox.waiting(4)] == keys[4:]
+    assert outbox.waiting(5) == []
+
+
 def test_delivery_thread_prepares_while_there_is_more_and_delivers_on_stop(
     tmp_path: Path,
 ) -> None:
