@@ -85,17 +85,27 @@ def _log_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(numerator) | np.isnan(denominator), np.nan, out)
 
 
-def _columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
+def candle_columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The price and volume columns a fingerprint reads, as float arrays of their own.
+
+    Raises:
+        ValueError: a required column (date, high, low, close, volume) is missing.
+    """
     missing = [name for name in REQUIRED if name not in df.columns]
     if missing:
         raise ValueError(f"the dataframe lacks column(s) {', '.join(missing)} for a fingerprint")
     return {
-        name: df[name].to_numpy(dtype=np.float64) for name in ("high", "low", "close", "volume")
+        name: df[name].to_numpy(dtype=np.float64, copy=True)
+        for name in ("high", "low", "close", "volume")
     }
 
 
 def _compute(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    cols = _columns(df)
+    return fingerprint_columns(candle_columns(df))
+
+
+def fingerprint_columns(cols: Mapping[str, np.ndarray]) -> tuple[np.ndarray, pd.DataFrame]:
+    """`fingerprint_and_features` of the arrays `candle_columns` took from a frame."""
     close, high, low = cols["close"], cols["high"], cols["low"]
     volume = np.clip(cols["volume"], 0.0, None)
     log_close = np.log(np.where(close > 0, close, np.nan))

@@ -20,6 +20,23 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
+class Candles:
+    """What a fingerprint reads from an analyzed frame: close times and price and volume
+    columns, copied, so that they can be fingerprinted while freqtrade goes on with the frame."""
+
+    close_times: np.ndarray  # int64 nanoseconds since the epoch, ascending
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, dataframe: pd.DataFrame, timeframe: timedelta) -> Candles:
+        """The candles of `dataframe` (ValueError if it lacks a column a fingerprint needs)."""
+        columns = fingerprint.candle_columns(dataframe)
+        dates = pd.to_datetime(dataframe["date"], utc=True)
+        close_times = (dates + timeframe).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        return cls(close_times=close_times, columns=columns)
+
+
+@dataclass(frozen=True)
 class MarketSeries:
     """One pair's fingerprints, their candles' close times, and readable descriptions."""
 
@@ -31,12 +48,15 @@ class MarketSeries:
     @classmethod
     def from_frame(cls, dataframe: pd.DataFrame, timeframe: timedelta) -> MarketSeries:
         """Fingerprint an analyzed dataframe (columns date, open, high, low, close, volume)."""
-        dates = pd.to_datetime(dataframe["date"], utc=True)
-        close_times = (dates + timeframe).to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        vectors, raw = fingerprint.fingerprint_and_features(dataframe)
+        return cls.from_candles(Candles.of(dataframe, timeframe))
+
+    @classmethod
+    def from_candles(cls, candles: Candles) -> MarketSeries:
+        """Fingerprint candles taken out of a frame (any thread: they are its own copies)."""
+        vectors, raw = fingerprint.fingerprint_columns(candles.columns)
         # Plain arrays: a row is read at every fill, and a pandas row lookup costs 0.1 ms.
         return cls(
-            close_times=close_times,
+            close_times=candles.close_times,
             vectors=vectors,
             raw=raw.to_numpy(dtype=np.float64),
             raw_names=tuple(str(name) for name in raw.columns),

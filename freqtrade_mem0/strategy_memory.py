@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import inspect
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 
 from freqtrade_mem0 import fingerprint
 from freqtrade_mem0.config import RecallSettings, Settings, load_settings
-from freqtrade_mem0.market import MarketSeries
+from freqtrade_mem0.market import Candles, MarketSeries
 from freqtrade_mem0.memory import Hit
 from freqtrade_mem0.models import MemoryKind, MemoryRecord, MemoryType, RunMode
 from freqtrade_mem0.query import Node, and_, between, eq, parse
@@ -78,9 +79,16 @@ class StrategyMemory:
         self.mode = run_mode_of(config)
         self.runtime: MemoryRuntime | None = None  # built at start, never at import or pickling
         self.identity: RunIdentity | None = None
-        self.index = RecallIndex(fingerprint.DIM)
+        self._index = RecallIndex(fingerprint.DIM)
         self._loaded: RecallIndex | None = None  # the index as loaded, before this run's trades
+        # A backtest loads past trades when it first recalls, and indexes its own trades then:
+        # a strategy that never recalls pays for neither. Live and dry-run load at start (no
+        # store reads on a callback), hyperopt too (its workers get the index by pickling).
+        self._load_on_first_recall = False
+        self._unindexed: list[MemoryRecord] = []
         self.markets: dict[str, MarketSeries] = {}
+        self._fingerprinting: dict[str, Future[MarketSeries]] = {}
+        self._fingerprinter: ThreadPoolExecutor | None = None
         self.clock: datetime | None = None
         self.strategy: Any = None
         self._written: set[str] = set()
@@ -111,9 +119,10 @@ class StrategyMemory:
         )
         self.identity = identity
         self.runtime = MemoryRuntime(self.settings, identity)
-        self.runtime.load_index(self.index, all_strategies=self.settings.recall.scope == "all")
-        if not self.mode.is_real_time:
-            self._loaded = copy.deepcopy(self.index)
+        if self.mode is RunMode.BACKTEST:
+            self._load_on_first_recall = True
+        else:
+            self._load_past_trades()
         if not self.runtime.writes:
             # Hyperopt and the analyses only read, and they fork helper processes that would
             # inherit the open store, and with it its lock, for as long as they live.
@@ -122,12 +131,33 @@ class StrategyMemory:
         if self.mode.is_real_time and interval > 0:
             self._next_performance = datetime.now(UTC) + timedelta(minutes=interval)
 
+    @property
+    def index(self) -> RecallIndex:
+        """The recall index: past trades from the store, and this run's trades so far."""
+        if self._load_on_first_recall:
+            self._load_on_first_recall = False
+            self._load_past_trades()
+        if self._unindexed:
+            self._index.add(self._unindexed)
+            self._unindexed = []
+        return self._index
+
+    def _load_past_trades(self) -> None:
+        if self.runtime is None:
+            return
+        self.runtime.load_index(self._index, all_strategies=self.settings.recall.scope == "all")
+        if not self.mode.is_real_time:
+            self._loaded = copy.deepcopy(self._index)
+
     def close(self) -> None:
         """Deliver what is pending and release the store."""
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             self._forget_stale_trades(runtime)
             runtime.close()
+        if self._fingerprinter is not None:
+            self._fingerprinter.shutdown(wait=False, cancel_futures=True)
+            self._fingerprinter = None
 
     def _forget_stale_trades(self, runtime: MemoryRuntime) -> None:
         """After a backtest, this run id's trades are exactly the trades this run made.
@@ -182,8 +212,9 @@ class StrategyMemory:
         Hyperopt runs many backtests on one strategy object; each must learn only from its own
         trades, as a backtest does.
         """
-        if self._loaded is not None:
-            self.index = copy.deepcopy(self._loaded)
+        loaded = self._loaded
+        self._index = copy.deepcopy(loaded) if loaded is not None else RecallIndex(fingerprint.DIM)
+        self._unindexed = []
         self._written.clear()
         self.clock = when
 
@@ -205,11 +236,31 @@ class StrategyMemory:
         from freqtrade.exchange import timeframe_to_minutes
 
         step = timedelta(minutes=timeframe_to_minutes(timeframe))
-        self.markets[pair] = MarketSeries.from_frame(dataframe, step)
+        candles = Candles.of(dataframe, step)
+        self.markets.pop(pair, None)
+        if self.mode is not RunMode.BACKTEST:
+            self._fingerprinting.pop(pair, None)
+            self.markets[pair] = MarketSeries.from_candles(candles)
+            return
+        # A backtest analyses every pair before its first trade closes: the fingerprints are
+        # computed meanwhile on a thread of their own (numpy leaves the GIL to the engine).
+        if self._fingerprinter is None:
+            self._fingerprinter = ThreadPoolExecutor(1, thread_name_prefix="mem0-fingerprint")
+        self._fingerprinting[pair] = self._fingerprinter.submit(MarketSeries.from_candles, candles)
+
+    def series(self, pair: str) -> MarketSeries | None:
+        """The fingerprints of `pair`'s analyzed candles (None if it was not analyzed)."""
+        pending = self._fingerprinting.pop(pair, None)
+        if pending is not None:
+            try:
+                self.markets[pair] = pending.result()
+            except Exception as exc:  # the pair's trades are remembered without a market
+                logger.warning("freqtrade-mem0: no market fingerprint for %s: %s", pair, exc)
+        return self.markets.get(pair)
 
     def market(self, pair: str, when: datetime) -> MarketContext | None:
         """Market context of the last candle of `pair` closed by `when`."""
-        series = self.markets.get(pair)
+        series = self.series(pair)
         return None if series is None else series.context_at(when)
 
     def on_fill(self, trade: Any, order: Any, when: datetime) -> None:
@@ -239,7 +290,7 @@ class StrategyMemory:
         if record.id in self._written:  # a repeated fill is one memory
             return
         self._written.add(record.id)
-        self.index.add([record])
+        self._unindexed.append(record)
         if self.runtime is not None:  # absent in hyperopt workers, which never write
             self.runtime.put(record)
 
@@ -267,7 +318,7 @@ class StrategyMemory:
         if self.identity is None:
             return empty_result(when, "recall used before bot_start")
         self.tick(when)
-        series = self.markets.get(pair)
+        series = self.series(pair)
         return self.index.recall(
             series.vector_at(when) if series is not None else None,
             when,
@@ -288,10 +339,11 @@ class StrategyMemory:
         """Recall columns per candle, each row seeing only memories before its candle closed."""
         if self.identity is None:
             raise RuntimeError("mem0_recall_frame used before bot_start")
-        series = self.markets.get(pair)
+        series = self.series(pair)
         if series is None or len(series.close_times) != len(dataframe):
             self.index_market(dataframe, pair, timeframe)
-            series = self.markets[pair]
+            series = self.series(pair)
+            assert series is not None
         return recall_frame(
             self.index,
             series.vectors,
@@ -362,7 +414,10 @@ class StrategyMemory:
 
     def __getstate__(self) -> dict[str, Any]:
         # Hyperopt pickles strategies into worker processes: leave open files and threads out.
+        for pair in list(self._fingerprinting):
+            self.series(pair)
         state = self.__dict__.copy()
+        state["_fingerprinter"] = None
         state["runtime"] = None
         state["strategy"] = None
         return state

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,9 @@ from freqtrade.persistence import LocalTrade, Order
 
 from freqtrade_mem0 import Memory, fingerprint
 from freqtrade_mem0.embedding import HashingEmbedder
+from freqtrade_mem0.market import MarketSeries
 from freqtrade_mem0.mixin import Mem0Mixin
+from freqtrade_mem0.runtime import MemoryRuntime
 from freqtrade_mem0.strategy_memory import (
     StrategyMemory,
     overrides_without_super,
@@ -140,6 +144,7 @@ HOLD_STORE = """
 import sys
 from freqtrade_mem0 import Memory
 from freqtrade_mem0.embedding import HashingEmbedder
+from freqtrade_mem0.market import MarketSeries
 memory = Memory.open(sys.argv[1], embedder=HashingEmbedder())
 print("holding", flush=True)
 sys.stdin.readline()
@@ -281,6 +286,80 @@ def test_market_of_a_fill_is_the_last_closed_candle(tmp_path: Path) -> None:
     vector = series.vector_at(at)
     assert vector is not None
     assert np.array_equal(vector, series.vectors[row])
+    state.close()
+
+
+def backtest_memory(userdir: Path) -> StrategyMemory:
+    config = {
+        "runmode": "backtest",
+        "user_data_dir": str(userdir),
+        "exchange": {"name": "binance"},
+        "mem0": {"embedder": "hashing"},
+    }
+    state = StrategyMemory(config)
+    state.start(FakeStrategy(config))
+    assert state.identity is not None
+    state.identity = dataclasses.replace(state.identity, run_id="backtest-run")
+    return state
+
+
+def test_a_backtest_reads_past_trades_when_it_first_recalls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = dry_run_memory(tmp_path)  # a dry-run trade of the same strategy, already stored
+    trade, exit_order = closed_trade(1, T0, 0.102)
+    live.on_fill(trade, exit_order, T0 + timedelta(hours=2))
+    live.close()
+    loads: list[int] = []
+    load_index = MemoryRuntime.load_index
+
+    def counted(runtime: MemoryRuntime, index: Any, **kwargs: Any) -> int:
+        loads.append(load_index(runtime, index, **kwargs))
+        return loads[-1]
+
+    monkeypatch.setattr(MemoryRuntime, "load_index", counted)
+    state = backtest_memory(tmp_path)
+    state.index_market(pd.read_feather(CANDLES / "ETH_BTC-5m.feather"), "ETH/BTC", "5m")
+    trade, exit_order = closed_trade(2, T0 + timedelta(hours=6), 0.101)
+    state.on_fill(trade, exit_order, T0 + timedelta(hours=8))
+    assert loads == []  # nothing read from the store while no recall asked for it
+    result = state.recall("ETH/BTC", T0 + timedelta(days=1), None, None, None)
+    assert loads == [1]
+    assert result.n == 2  # the stored dry-run trade and this run's own
+    state.recall("ETH/BTC", T0 + timedelta(days=1), None, None, None)
+    assert loads == [1]
+    state.close()
+
+
+def test_a_backtest_fingerprints_on_its_own_thread_with_the_same_numbers(tmp_path: Path) -> None:
+    state = backtest_memory(tmp_path)
+    frame = pd.read_feather(CANDLES / "ETH_BTC-5m.feather")
+    state.index_market(frame, "ETH/BTC", "5m")
+    assert any(t.name.startswith("mem0-fingerprint") for t in threading.enumerate())
+    series = state.series("ETH/BTC")
+    expected = MarketSeries.from_frame(frame, timedelta(minutes=5))
+    assert series is not None
+    assert np.array_equal(series.close_times, expected.close_times)
+    assert np.array_equal(series.vectors, expected.vectors, equal_nan=True)
+    assert np.array_equal(series.raw, expected.raw, equal_nan=True)
+    assert state.series("SOL/BTC") is None  # never analysed
+    state.close()
+    assert wait_for(
+        lambda: not any(t.name.startswith("mem0-fingerprint") for t in threading.enumerate())
+    )
+
+
+def test_a_fingerprint_that_fails_on_its_thread_leaves_the_pair_without_a_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(candles: Any) -> MarketSeries:
+        raise FloatingPointError("overflow in a rolling window")
+
+    monkeypatch.setattr(MarketSeries, "from_candles", broken)
+    state = backtest_memory(tmp_path)
+    state.index_market(pd.read_feather(CANDLES / "ETH_BTC-5m.feather"), "ETH/BTC", "5m")
+    assert state.market("ETH/BTC", T0) is None
+    assert "no market fingerprint for ETH/BTC: overflow in a rolling window" in caplog.text
     state.close()
 
 
