@@ -77,6 +77,7 @@ class StrategyMemory:
     def __init__(self, config: dict[str, Any]) -> None:
         self.settings: Settings = load_settings(config.get("mem0"))
         self.mode = run_mode_of(config)
+        self.real_time = self.mode.is_real_time  # read once per candle in backtests
         self.runtime: MemoryRuntime | None = None  # built at start, never at import or pickling
         self.identity: RunIdentity | None = None
         self._index = RecallIndex(fingerprint.DIM)
@@ -220,11 +221,16 @@ class StrategyMemory:
 
     def loop(self, when: datetime) -> None:
         """Once per loop (per candle in backtests): clock, live performance, delivery."""
-        if not self.mode.is_real_time and self.clock is not None and when < self.clock:
-            self.restart(when)
+        if not self.real_time:
+            clock = self.clock
+            if clock is None or when > clock:
+                self.clock = when
+            elif when < clock:
+                self.restart(when)
+            return
         self.tick(when)
         runtime = self.runtime
-        if runtime is None or not self.mode.is_real_time:
+        if runtime is None:
             return
         if self._next_performance is not None and when >= self._next_performance:
             self.remember_performance(when)

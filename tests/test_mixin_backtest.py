@@ -136,8 +136,9 @@ def test_failing_memory_never_changes_trading(
         calls.append(args)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(StrategyMemory, "on_fill", broken)
-    monkeypatch.setattr(StrategyMemory, "tick", broken)
+    # what order_filled, confirm_trade_entry and bot_loop_start call
+    for method in ("on_fill", "tick", "loop"):
+        monkeypatch.setattr(StrategyMemory, method, broken)
     with caplog.at_level(logging.WARNING, logger="freqtrade_mem0"):
         run = backtest(userdir, strategy_list=["SampleStrategy", MEMORY_STRATEGY])
     assert len(calls) > 100
