@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqtrade_mem0.config import Settings
-from freqtrade_mem0.embedding import Embedder, on_one_core
+from freqtrade_mem0.embedding import Embedder, is_loaded, on_one_core
 from freqtrade_mem0.errors import StoreUnavailableError, TemporaryError
 from freqtrade_mem0.memory import Memory
 from freqtrade_mem0.models import MemoryRecord, RunMode
@@ -162,6 +162,11 @@ class MemoryRuntime:
         (the simulation has the other); True when a chunk was embedded and more may wait."""
         memory = self.memory()
         if memory is None:
+            return False
+        if not is_loaded(memory.embedder):
+            # Loading the model (1.6 s in a new process: imports and tracing, all under the
+            # interpreter's lock) beside the simulation slowed it by as much, and left the
+            # embedding behind it. The flush loads it, then embeds on every core.
             return False
         with self._embed_lock:
             texts: dict[str, None] = {}

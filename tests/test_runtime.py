@@ -31,6 +31,8 @@ class RecordingEmbedder(HashingEmbedder):
     def embedded(self) -> set[str]:
         return {text for _, batch in self.calls for text in batch}
 
+    loaded = True  # as MiniLMEmbedder says once its model is in memory
+
 
 def wait_for(condition: object, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
@@ -43,6 +45,23 @@ def backtest_runtime(root: Path, embedder: RecordingEmbedder) -> MemoryRuntime:
     identity = RunIdentity("Alpha", RunMode.BACKTEST, "run-1", "binance", "5m", root)
     settings = Settings(store=str(root / "store"), embedder="hashing")
     return MemoryRuntime(settings, identity, embedder=embedder)
+
+
+def test_a_backtest_leaves_a_model_not_yet_loaded_to_the_flush(tmp_path: Path) -> None:
+    embedder = RecordingEmbedder()
+    embedder.loaded = False
+    runtime = backtest_runtime(tmp_path, embedder)
+    try:
+        records = [trade(i) for i in range(2 * SIMULATED_BATCH)]
+        for record in records:
+            runtime.put(record)
+        time.sleep(0.3)  # the delivery thread has been woken twice meanwhile
+        assert embedder.calls == []
+        assert runtime.flush()
+        assert {name for name, _ in embedder.calls} == {threading.current_thread().name}
+        assert embedder.embedded() == {r.text for r in records}
+    finally:
+        runtime.close()
 
 
 def test_a_backtest_embeds_ahead_and_writes_only_at_the_flush(tmp_path: Path) -> None:
