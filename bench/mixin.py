@@ -5,7 +5,8 @@ mixin/SampleStrategy pair (the target's figure). The mixin's time includes finge
 every candle, a memory per trade, and the delivery of all of them with the real MiniLM embedder
 into the embedded store (created, and the model loaded, once before timing; every repetition is
 a new run whose memories are new to the store). Also LearningSampleStrategy, which recalls at
-every entry signal and stake.
+every entry signal and stake, and the whole `freqtrade-mem0 backtesting` command with and
+without the mixin, each in a new process as a user runs it (the model's load included).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import io
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +54,19 @@ def backtest_seconds(userdir: Path, strategy: str, repeat: int) -> float:
     return time.perf_counter() - started
 
 
+def command_seconds(userdir: Path, strategy: str) -> float:
+    """The whole `freqtrade-mem0 backtesting` command in a new process, as a user runs it:
+    imports, the backtest, the model's load and the backtest summary memory included."""
+    command = [
+        *(sys.executable, "-m", "freqtrade_mem0", "backtesting"),
+        *("--userdir", str(userdir), "--config", str(userdir / "config.json")),
+        *("--strategy", strategy, "--timerange", TIMERANGE, "--export", "none"),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return time.perf_counter() - started
+
+
 def run(quick: bool = False) -> list[Figure]:
     logging.disable(logging.WARNING)  # freqtrade logs at INFO; the runner shows our progress
     MiniLMEmbedder().embed([f"load and warm the model before timing {i}" for i in range(64)])
@@ -77,7 +93,17 @@ def run(quick: bool = False) -> list[Figure]:
                 f"repeat {repeat + 1}/{repeats}: "
                 + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in strategies)
             )
+        commands: dict[str, list[float]] = {"SampleStrategy": [], "MemorySampleStrategy": []}
+        for repeat in range(1 if quick else 3):
+            order = list(commands) if repeat % 2 == 0 else list(commands)[::-1]
+            for name in order:
+                commands[name].append(command_seconds(userdir, name))
+            progress(
+                f"command {repeat + 1}: "
+                + ", ".join(f"{name} {commands[name][-1]:.2f}s" for name in commands)
+            )
     baseline = median(times["SampleStrategy"])
+    command_base = median(commands["SampleStrategy"])
     note = f"median of {repeats} alternating runs; full backtest incl. delivery to the store"
     paired = median(
         m / b for m, b in zip(times["MemorySampleStrategy"], times["SampleStrategy"], strict=True)
@@ -99,6 +125,22 @@ def run(quick: bool = False) -> list[Figure]:
             target=1.10,
             note=f"each repetition's mixin run over the SampleStrategy run beside it ({repeats} "
             "pairs): steadier than a ratio of medians when the machine's speed drifts",
+        ),
+        Figure(
+            "freqtrade-mem0 backtesting command, SampleStrategy",
+            "s",
+            command_base,
+            note="a new process each time: imports, backtest, the model's load and the summary "
+            "memory (which any backtest command stores)",
+        ),
+        Figure(
+            "freqtrade-mem0 backtesting command, with Mem0Mixin",
+            "s",
+            median(commands["MemorySampleStrategy"]),
+            peer="the same command for the strategy without the mixin",
+            peer_value=command_base,
+            note="a new process each time: its trades are embedded at the end, after the model "
+            "loaded",
         ),
         Figure(
             "backtest wall time, learning strategy (recall at every entry)",
