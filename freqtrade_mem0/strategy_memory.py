@@ -245,7 +245,6 @@ class StrategyMemory:
         candles = Candles.of(dataframe, step)
         self.markets.pop(pair, None)
         if self.mode is not RunMode.BACKTEST:
-            self._fingerprinting.pop(pair, None)
             self.markets[pair] = MarketSeries.from_candles(candles)
             return
         # A backtest analyses every pair before its first trade closes: the fingerprints are
@@ -349,7 +348,8 @@ class StrategyMemory:
         if series is None or len(series.close_times) != len(dataframe):
             self.index_market(dataframe, pair, timeframe)
             series = self.series(pair)
-            assert series is not None
+            if series is None:  # its fingerprinting failed (logged): the caller fills NaN
+                raise RuntimeError(f"no market fingerprint for {pair}")
         return recall_frame(
             self.index,
             series.vectors,
