@@ -12,10 +12,12 @@ so that the caller can fall back to sentence-transformers.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
@@ -208,10 +210,8 @@ class MiniLM:
         module.load_bert_weights(load_file(str(directory / "model.safetensors")))
         self.graph = _traced(module.eval())
 
-    def encode(self, texts: list[str], batch_size: int) -> Any:
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Unit vectors of `texts` as a float32 array, in batches of similar length."""
-        import numpy as np
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.shape.hidden), dtype=np.float32)
         for start in range(0, len(order), batch_size):
@@ -226,13 +226,11 @@ class MiniLM:
 
 
 def _traced(module: MeanPooledBert) -> Any:
-    """The module as a frozen TorchScript graph, traced on a padded batch so that the branch
-    that applies the attention mask is the one recorded."""
-    import warnings
-
+    """The module as a frozen TorchScript graph. Its forward pass has no branches, so one
+    sample, a padded batch of two, records the graph for every batch size and length."""
     ids = torch.tensor([[101, 1037, 1038, 102], [101, 1039, 102, 0]])
     mask = (ids != 0).to(torch.int64)
     with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values it keeps as is
         traced = torch.jit.trace(module, (ids, mask, torch.zeros_like(ids)), check_trace=False)
         return torch.jit.freeze(traced)
