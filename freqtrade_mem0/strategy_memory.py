@@ -77,7 +77,7 @@ class StrategyMemory:
     def __init__(self, config: dict[str, Any]) -> None:
         self.settings: Settings = load_settings(config.get("mem0"))
         self.mode = run_mode_of(config)
-        self.real_time = self.mode.is_real_time  # read once per candle in backtests
+        self.real_time = self.mode.is_real_time  # live or dry-run: follows the wall clock
         self.runtime: MemoryRuntime | None = None  # built at start, never at import or pickling
         self.identity: RunIdentity | None = None
         self._index = RecallIndex(fingerprint.DIM)
@@ -113,7 +113,7 @@ class StrategyMemory:
         identity = RunIdentity(
             strategy=type(strategy).__name__,
             mode=self.mode,
-            run_id=live_id if self.mode.is_real_time else None,
+            run_id=live_id if self.real_time else None,
             exchange=config.get("exchange", {}).get("name"),
             timeframe=getattr(strategy, "timeframe", None),
             user_data_dir=Path(config.get("user_data_dir") or "user_data"),
@@ -129,7 +129,7 @@ class StrategyMemory:
             # inherit the open store, and with it its lock, for as long as they live.
             self.runtime.release_store()
         interval = self.settings.performance_interval_minutes
-        if self.mode.is_real_time and interval > 0:
+        if self.real_time and interval > 0:
             self._next_performance = datetime.now(UTC) + timedelta(minutes=interval)
 
     @property
@@ -147,7 +147,7 @@ class StrategyMemory:
         if self.runtime is None:
             return
         self.runtime.load_index(self._index, all_strategies=self.settings.recall.scope == "all")
-        if not self.mode.is_real_time:
+        if not self.real_time:
             self._loaded = copy.deepcopy(self._index)
 
     def close(self) -> None:
@@ -273,7 +273,7 @@ class StrategyMemory:
         self.tick(when)
         if not is_exit_order(trade, order):
             return
-        facts = exit_fill_facts(trade, order, when, settled=self.mode.is_real_time)
+        facts = exit_fill_facts(trade, order, when, settled=self.real_time)
         self.remember_trade(facts, self.market(trade.pair, when))
 
     def remember_trade(self, facts: TradeFacts, exit_market: MarketContext | None) -> None:
@@ -307,7 +307,7 @@ class StrategyMemory:
             assert self.identity is not None
             chosen = scope or self.settings.recall.scope
             if chosen is None:
-                chosen = "strategy" if self.mode.is_real_time else "run"
+                chosen = "strategy" if self.real_time else "run"
             node = scope_filter(chosen, self.identity.strategy, self.run_id())
             self._scopes[scope] = node
         return self._scopes[scope]
@@ -371,7 +371,7 @@ class StrategyMemory:
         runtime = self.runtime
         if runtime is None:
             return []
-        if not self.mode.is_real_time:
+        if not self.real_time:
             if when is None:
                 raise ValueError("mem0_search needs current_time in a backtest")
             runtime.flush()  # this run's own trades must be searchable too
@@ -389,7 +389,7 @@ class StrategyMemory:
         runtime = self.runtime
         if runtime is None:
             raise RuntimeError("mem0_note called before bot_start")
-        when = self.clock if not self.mode.is_real_time else datetime.now(UTC)
+        when = self.clock if not self.real_time else datetime.now(UTC)
         market = self.market(pair, when) if pair and when else None
         runtime.put(
             note_record(

@@ -20,6 +20,8 @@ from tests.factories import trade
 class RecordingEmbedder(HashingEmbedder):
     """The hashing embedder, noting which thread embedded which texts."""
 
+    loaded = True  # as MiniLMEmbedder says once its model is in memory
+
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, list[str]]] = []
@@ -30,8 +32,6 @@ class RecordingEmbedder(HashingEmbedder):
 
     def embedded(self) -> set[str]:
         return {text for _, batch in self.calls for text in batch}
-
-    loaded = True  # as MiniLMEmbedder says once its model is in memory
 
 
 def wait_for(condition: object, seconds: float = 10.0) -> None:
