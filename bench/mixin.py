@@ -3,10 +3,16 @@ with Mem0Mixin (MemorySampleStrategy) on the shipped candles (ten pairs, 19 days
 trades), in alternating repetitions: medians compared, and the median of each repetition's
 mixin/SampleStrategy pair (the target's figure). The mixin's time includes fingerprinting
 every candle, a memory per trade, and the delivery of all of them with the real MiniLM embedder
-into the embedded store (created, and the model loaded, once before timing; every repetition is
-a new run whose memories are new to the store). Also LearningSampleStrategy, which recalls at
-every entry signal and stake, and the whole `freqtrade-mem0 backtesting` command with and
-without the mixin, each in a new process as a user runs it (the model's load included).
+into the embedded store (created, and the model loaded, once before timing).
+
+Two mixin runs per repetition. The first is a strategy's first run: its memories are deleted
+before it, so every text is embedded (the target's figure). The second runs the same backtest
+again, as a strategy author does after a change that leaves most trades as they were: it reads
+the vectors of the texts already stored instead of embedding them.
+
+Also LearningSampleStrategy (a first run too), which recalls at every entry signal and stake,
+and the whole `freqtrade-mem0 backtesting` command with and without the mixin, each in a new
+process as a user runs it (imports and the model's load included), first run and run again.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from typing import Any
 
 from bench.common import Figure, median, progress
 from freqtrade_mem0.backtest import run_backtest
+from freqtrade_mem0.config import load_settings
 from freqtrade_mem0.embedding import MiniLMEmbedder
+from freqtrade_mem0.query import eq
+from freqtrade_mem0.runtime import shared_memory
 
 BUDGET_SECONDS = 300
 EXAMPLE_USERDIR = Path(__file__).resolve().parent.parent / "user_data_examples"
@@ -54,6 +63,13 @@ def backtest_seconds(userdir: Path, strategy: str, repeat: int) -> float:
     return time.perf_counter() - started
 
 
+def forget(userdir: Path, strategy: str) -> None:
+    """Delete a strategy's memories, so that its next run is its first (untimed)."""
+    settings = load_settings(json.loads((userdir / "config.json").read_text()).get("mem0"))
+    with shared_memory(settings.location(userdir), settings) as memory:
+        memory.store.delete_where(eq("strategy", strategy))
+
+
 def command_seconds(userdir: Path, strategy: str) -> float:
     """The whole `freqtrade-mem0 backtesting` command in a new process, as a user runs it:
     imports, the backtest, the model's load and the backtest summary memory included."""
@@ -71,8 +87,13 @@ def run(quick: bool = False) -> list[Figure]:
     logging.disable(logging.WARNING)  # freqtrade logs at INFO; the runner shows our progress
     MiniLMEmbedder().embed([f"load and warm the model before timing {i}" for i in range(64)])
     repeats = 2 if quick else 6
-    strategies = ("SampleStrategy", "MemorySampleStrategy", "LearningSampleStrategy")
-    times: dict[str, list[float]] = {name: [] for name in strategies}
+    base, first, again, learning = (
+        "SampleStrategy",
+        "MemorySampleStrategy",
+        "MemorySampleStrategy again",
+        "LearningSampleStrategy",
+    )
+    times: dict[str, list[float]] = {name: [] for name in (base, first, again, learning)}
     with tempfile.TemporaryDirectory(prefix="bench-mixin-") as tmp:
         userdir = Path(
             shutil.copytree(
@@ -81,50 +102,64 @@ def run(quick: bool = False) -> list[Figure]:
                 ignore=shutil.ignore_patterns("mem0", "mem0-outbox", "logs", "backtest_results"),
             )
         )
-        for name in strategies:  # warm caches (data files, imports) and create the store
+        for name in (base, first, learning):  # warm caches (data files, imports), make the store
             backtest_seconds(userdir, name, -1)
         for repeat in range(repeats):
-            # The mixin's run sits between the two others, and their order turns each time:
+            # The mixin's runs sit between the two others, and their order turns each time:
             # this machine's speed drifts by tens of percent within a minute.
-            order = strategies if repeat % 2 == 0 else strategies[::-1]
-            for name in (order[0], "MemorySampleStrategy", order[2]):
-                times[name].append(backtest_seconds(userdir, name, repeat))
+            ends = (base, learning) if repeat % 2 == 0 else (learning, base)
+            for name in (ends[0], first, again, ends[1]):
+                strategy = name.removesuffix(" again")
+                if name in (first, learning):
+                    forget(userdir, strategy)
+                times[name].append(backtest_seconds(userdir, strategy, repeat))
             progress(
                 f"repeat {repeat + 1}/{repeats}: "
-                + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in strategies)
+                + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in times)
             )
-        commands: dict[str, list[float]] = {"SampleStrategy": [], "MemorySampleStrategy": []}
+        commands: dict[str, list[float]] = {base: [], first: [], again: []}
         for repeat in range(1 if quick else 3):
-            order = list(commands) if repeat % 2 == 0 else list(commands)[::-1]
+            order = list(commands) if repeat % 2 == 0 else [first, again, base]
             for name in order:
-                commands[name].append(command_seconds(userdir, name))
+                strategy = name.removesuffix(" again")
+                if name == first:
+                    forget(userdir, strategy)
+                commands[name].append(command_seconds(userdir, strategy))
             progress(
                 f"command {repeat + 1}: "
                 + ", ".join(f"{name} {commands[name][-1]:.2f}s" for name in commands)
             )
-    baseline = median(times["SampleStrategy"])
-    command_base = median(commands["SampleStrategy"])
+    baseline = median(times[base])
+    command_base = median(commands[base])
     note = f"median of {repeats} alternating runs; full backtest incl. delivery to the store"
-    paired = median(
-        m / b for m, b in zip(times["MemorySampleStrategy"], times["SampleStrategy"], strict=True)
-    )
+
+    def paired(name: str) -> float:
+        return median(m / b for m, b in zip(times[name], times[base], strict=True))
+
     return [
         Figure("backtest wall time, SampleStrategy", "s", baseline, note=note),
         Figure(
-            "backtest wall time, with Mem0Mixin",
+            "backtest wall time, with Mem0Mixin, first run",
             "s",
-            median(times["MemorySampleStrategy"]),
+            median(times[first]),
             peer="the same strategy without the mixin",
             peer_value=baseline,
-            note=note,
+            note=note + "; the strategy's memories deleted before, so every text is embedded",
         ),
         Figure(
-            "backtest wall time with Mem0Mixin / without, median of paired repetitions",
+            "backtest wall time with Mem0Mixin / without, first run, median of paired repetitions",
             "ratio",
-            paired,
+            paired(first),
             target=1.10,
-            note=f"each repetition's mixin run over the SampleStrategy run beside it ({repeats} "
-            "pairs): steadier than a ratio of medians when the machine's speed drifts",
+            note=f"each repetition's first mixin run over the SampleStrategy run beside it "
+            f"({repeats} pairs): steadier than a ratio of medians when the machine's speed drifts",
+        ),
+        Figure(
+            "backtest wall time with Mem0Mixin / without, run again, median of paired repetitions",
+            "ratio",
+            paired(again),
+            note="the same backtest right after its first run: the texts' vectors are read "
+            "from the store, none is embedded",
         ),
         Figure(
             "freqtrade-mem0 backtesting command, SampleStrategy",
@@ -134,18 +169,27 @@ def run(quick: bool = False) -> list[Figure]:
             "memory (which any backtest command stores)",
         ),
         Figure(
-            "freqtrade-mem0 backtesting command, with Mem0Mixin",
+            "freqtrade-mem0 backtesting command, with Mem0Mixin, first run",
             "s",
-            median(commands["MemorySampleStrategy"]),
+            median(commands[first]),
             peer="the same command for the strategy without the mixin",
             peer_value=command_base,
             note="a new process each time: its trades are embedded at the end, after the model "
             "loaded",
         ),
         Figure(
-            "backtest wall time, learning strategy (recall at every entry)",
+            "freqtrade-mem0 backtesting command, with Mem0Mixin, run again",
             "s",
-            median(times["LearningSampleStrategy"]),
+            median(commands[again]),
+            peer="the same command for the strategy without the mixin",
+            peer_value=command_base,
+            note="the texts' vectors read from the store: the model is loaded only for texts "
+            "that are new",
+        ),
+        Figure(
+            "backtest wall time, learning strategy (recall at every entry), first run",
+            "s",
+            median(times[learning]),
             peer="SampleStrategy without the mixin",
             peer_value=baseline,
             note=note + "; trades differ (recall blocks some entries)",

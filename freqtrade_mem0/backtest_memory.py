@@ -19,6 +19,7 @@ from freqtrade_mem0.backtest import BacktestRun
 from freqtrade_mem0.config import Settings, load_settings
 from freqtrade_mem0.memory import Memory, WriteResult
 from freqtrade_mem0.models import MemoryRecord
+from freqtrade_mem0.query import any_of
 from freqtrade_mem0.records import summary_record
 from freqtrade_mem0.runtime import shared_memory
 
@@ -172,14 +173,19 @@ def _normalised(source: str) -> str:
 def remember_backtest(
     run: BacktestRun, *, memory: Memory | None = None, settings: Settings | None = None
 ) -> WriteResult:
-    """Store the summaries of `run` in `memory`, or in the store its config's mem0 section names."""
+    """Store the summaries of `run` in `memory`, or in the store its config's mem0 section names.
+
+    A summary's text is the same whenever the results are: a backtest run again reads its
+    vector back from the strategy's memories instead of loading the model to embed it.
+    """
     records = summaries_of(run)
+    same_strategies = any_of("strategy", sorted({r.strategy for r in records if r.strategy}))
     if memory is not None:
-        return memory.remember(records)
+        return memory.remember(records, reuse_where=same_strategies)
     settings = settings or load_settings(run.config.get("mem0"))
     location = settings.location(run.config.get("user_data_dir") or "user_data")
     with shared_memory(location, settings) as opened:
-        result = opened.remember(records)
+        result = opened.remember(records, reuse_where=same_strategies)
     logger.info("remembered %d backtest summaries in %s", len(result.written), location)
     return result
 

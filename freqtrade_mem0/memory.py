@@ -28,7 +28,7 @@ from freqtrade_mem0.models import (
     format_validation_error,
     parse_create,
 )
-from freqtrade_mem0.query import Node, ParsedQuery, and_, eq, parse
+from freqtrade_mem0.query import MatchAny, Node, ParsedQuery, and_, eq, parse
 from freqtrade_mem0.stores import (
     MARKET_VECTOR,
     TEXT_VECTOR,
@@ -85,6 +85,21 @@ def to_point(record: MemoryRecord, text_vector: Sequence[float] | np.ndarray) ->
     if record.market is not None:
         vectors[MARKET_VECTOR] = list(record.market)
     return StoredPoint(id=record.id, payload=record.to_payload(), vectors=vectors)
+
+
+def matches_texts(store: MemoryStore) -> bool:
+    """Whether a filter on memories' exact texts can run in `store`: Qdrant, embedded or a
+    server, keeps texts in clear. Not through the memory service (its query language has no
+    such field), in Mem0's layout (the text is Mem0's `data`), nor in an encrypted store: only
+    ciphertext is stored, and the filter would carry texts in clear to the store beneath."""
+    from freqtrade_mem0.stores.encrypted import EncryptedStore
+
+    while not isinstance(store, EncryptedStore):
+        inner = getattr(store, "inner", None)  # a ScopedStore's
+        if inner is None:
+            return store.backend in ("edge", "qdrant")
+        store = inner
+    return False
 
 
 def to_record(point: StoredPoint) -> MemoryRecord:
@@ -149,6 +164,7 @@ class Memory:
         batch_size: int = 256,
         skip_existing: bool = False,
         text_vectors: Mapping[str, np.ndarray] | None = None,
+        reuse_where: Node | None = None,
     ) -> WriteResult:
         """Store records (an idempotent upsert by their deterministic ids).
 
@@ -159,6 +175,8 @@ class Memory:
                 run then writes nothing and embeds nothing).
             text_vectors: vectors this memory's embedder already made, by text; those texts
                 are not embedded again.
+            reuse_where: stored memories that may hold the same texts (e.g. this strategy's,
+                when a backtest runs again): their text vectors are reused, not recomputed.
         """
         if isinstance(records, MemoryRecord):
             records = [records]
@@ -173,17 +191,48 @@ class Memory:
                 batch = [r for r in batch if r.id not in have]
             if not batch:
                 continue
-            vectors = self._text_vectors(batch, text_vectors or {})
+            vectors = self._text_vectors(batch, text_vectors or {}, reuse_where)
             self.store.upsert([to_point(r, v) for r, v in zip(batch, vectors, strict=True)])
             written.extend(r.id for r in batch)
         return WriteResult(written, skipped)
 
     def _text_vectors(
-        self, batch: list[MemoryRecord], known: Mapping[str, np.ndarray]
+        self, batch: list[MemoryRecord], known: Mapping[str, np.ndarray], reuse_where: Node | None
     ) -> list[np.ndarray]:
         missing = list(dict.fromkeys(r.text for r in batch if r.text not in known))
+        if missing and reuse_where is not None:
+            stored = self.stored_text_vectors(missing, reuse_where)
+            known = {**known, **stored}
+            missing = [text for text in missing if text not in stored]
         made = dict(zip(missing, self.embedder.embed(missing), strict=True)) if missing else {}
         return [known[r.text] if r.text in known else made[r.text] for r in batch]
+
+    def stored_text_vectors(
+        self, texts: Iterable[str], where: Node | None
+    ) -> dict[str, np.ndarray]:
+        """The text vectors of stored memories with these exact texts, among those `where`
+        matches (one read; narrow it, e.g. to one strategy, to keep it short on a large store).
+
+        A store holds vectors of one embedder (`store.json` and the collections record it), so
+        the same text has the same vector: a backtest run again embeds only its new trades.
+        Stores where a text cannot be matched (see `matches_texts`) find none.
+        """
+        wanted = set(texts)
+        if not wanted or not matches_texts(self.store):
+            return {}
+        node = and_(where, MatchAny("text", tuple(sorted(wanted))))
+        found: dict[str, np.ndarray] = {}
+        offset: str | None = None
+        while True:  # a text may be stored once per earlier run: read until each is found
+            page, offset = self.store.scroll(
+                node, limit=2 * len(wanted), offset=offset, with_vectors=True
+            )
+            for point in page:
+                text, vector = point.payload.get("text"), point.vectors.get(TEXT_VECTOR)
+                if text in wanted and text not in found and vector is not None:
+                    found[text] = np.asarray(vector, dtype=np.float32)
+            if offset is None or len(found) == len(wanted):
+                return found
 
     def check(self, records: Iterable[MemoryRecord]) -> None:
         """Refuse records this store cannot hold (a market fingerprint of another size).

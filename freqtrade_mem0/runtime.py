@@ -40,7 +40,7 @@ _SHARED_LOCK = threading.Lock()
 # A backtest's thread embeds the memories it queues a chunk at a time, from the first few on:
 # it then keeps pace with the trades as they close, and the flush at the end, which embeds
 # whatever is left on every core, waits for one chunk at most.
-SIMULATED_BATCH = 8  # memories a backtest queues before its thread starts embedding them
+SIMULATED_BATCH = 8  # new memories a backtest queues before its thread prepares them
 AHEAD_CHUNK = 16  # texts per embedding call ahead of the flush
 _ATEXIT_LOCK = threading.Lock()
 _atexit_registered = False
@@ -92,6 +92,11 @@ class MemoryRuntime:
         # every step while the simulation runs (8 memories took 1.1 s there, 87 take 0.03 s
         # at the flush).
         self._text_vectors: dict[str, np.ndarray] = {}  # embedded ahead, by text
+        # A backtest run again closes many of the same trades, with the same texts: their
+        # vectors are read back from this strategy's stored memories instead of embedded.
+        self._reuse_where: Node | None = None
+        if not identity.mode.is_real_time:
+            self._reuse_where = eq("strategy", identity.strategy)
         self._embed_lock = threading.Lock()
         # Waiting memories embedding ahead has looked at already (a delivery starts it over):
         # each chunk reads only what arrived since, not the whole run's memories again.
@@ -152,21 +157,18 @@ class MemoryRuntime:
                 batch,
                 batch_size=self.settings.outbox.batch_size,
                 text_vectors=self._text_vectors,
+                reuse_where=self._reuse_where,
             )
             for record in batch:
                 self._text_vectors.pop(record.text, None)
             self._ahead_from = 0
 
     def _embed_ahead(self) -> bool:
-        """Embed a chunk of the texts waiting for the next flush (a simulated run), on one core
-        (the simulation has the other); True when a chunk was embedded and more may wait."""
+        """Prepare the text vectors of a chunk of the memories waiting for the next flush (a
+        simulated run): read back those stored by an earlier run, embed the others on one core
+        (the simulation has the other); True when a chunk was prepared and more may wait."""
         memory = self.memory()
         if memory is None:
-            return False
-        if not is_loaded(memory.embedder):
-            # Loading the model (1.6 s in a new process: imports and tracing, all under the
-            # interpreter's lock) beside the simulation slowed it by as much, and left the
-            # embedding behind it. The flush loads it, then embeds on every core.
             return False
         with self._embed_lock:
             texts: dict[str, None] = {}
@@ -178,16 +180,25 @@ class MemoryRuntime:
                     texts[record.text] = None
             if not texts:
                 return False
-            with on_one_core():
-                vectors = memory.embedder.embed(list(texts))
-            self._text_vectors.update(zip(texts, vectors, strict=True))
+            self._text_vectors.update(memory.stored_text_vectors(texts, self._reuse_where))
+            missing = [text for text in texts if text not in self._text_vectors]
+            # Loading the model (1.6 s in a new process: imports and tracing, all under the
+            # interpreter's lock) beside the simulation slowed it by as much, and left the
+            # embedding behind it: the flush loads it, then embeds on every core.
+            if missing and is_loaded(memory.embedder):
+                with on_one_core():
+                    vectors = memory.embedder.embed(missing)
+                self._text_vectors.update(zip(missing, vectors, strict=True))
             return True
 
     def put(self, record: MemoryRecord) -> None:
         """Queue a memory for delivery (no I/O here)."""
         if self.writes:
             self.outbox.put(record)
-            if not self.identity.mode.is_real_time and self.outbox.pending >= SIMULATED_BATCH:
+            # A backtest's thread prepares what arrived since it last looked, a few at a time:
+            # waking it at every memory would make it read the store for each one alone.
+            simulated = not self.identity.mode.is_real_time
+            if simulated and self.outbox.pending - self._ahead_from >= SIMULATED_BATCH:
                 self.wake()
 
     def wake(self) -> None:

@@ -1,5 +1,5 @@
 """The strategy's runtime in a simulated run: texts embedded beside the simulation, written at
-the flush, never embedded twice."""
+the flush, never embedded twice, nor again when a run repeats them."""
 
 from __future__ import annotations
 
@@ -102,12 +102,45 @@ def test_a_backtest_embeds_ahead_a_chunk_at_a_time_and_keeps_pace(tmp_path: Path
             runtime.put(record)
         texts = {r.text for r in records}
         embedded = embedder.embedded
-        wait_for(lambda: embedded() >= texts)
-        assert embedded() == texts  # every text, each once, before any flush
-        assert sum(len(batch) for _, batch in embedder.calls) == len(texts)
+        # The thread is woken by every SIMULATED_BATCH new memories: fewer than that may be
+        # left to the flush.
+        wait_for(lambda: len(embedded()) > len(texts) - SIMULATED_BATCH)
+        assert len(embedded()) > len(texts) - SIMULATED_BATCH
         assert max(len(batch) for _, batch in embedder.calls) <= AHEAD_CHUNK
+        assert runtime.flush()
+        assert embedded() == texts  # every text, each once
+        assert sum(len(batch) for _, batch in embedder.calls) == len(texts)
     finally:
         runtime.close()
+
+
+def test_a_backtest_run_again_reads_back_the_vectors_of_its_texts(tmp_path: Path) -> None:
+    embedder = RecordingEmbedder()
+    count = 2 * SIMULATED_BATCH
+    first = backtest_runtime(tmp_path, embedder)
+    try:
+        for i in range(count):
+            first.put(trade(i, strategy="Alpha"))
+        assert first.flush()
+    finally:
+        first.close()
+    embedder.calls.clear()
+    # The same trades closed again in a run of another id, and one trade that is new.
+    rerun = [trade(i, strategy="Alpha", key=f"again|{i}") for i in range(count)]
+    new = trade(count, strategy="Alpha")
+    again = backtest_runtime(tmp_path, embedder)
+    try:
+        for record in [*rerun, new]:
+            again.put(record)
+        assert again.flush()
+        assert embedder.embedded() == {new.text}
+        memory = again.memory()
+        assert memory is not None and memory.count() == 2 * count + 1
+        stored = memory.store.retrieve([rerun[0].id], with_vectors=True)[0]
+        own = HashingEmbedder().embed([rerun[0].text])[0]
+        assert np.allclose(stored.vectors["text"], own, atol=1e-6)
+    finally:
+        again.close()
 
 
 def test_live_delivery_writes_from_its_thread(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.errors import ConfigError, EncryptionError
 from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.query import eq
 from freqtrade_mem0.security.crypto import KeyRing, new_key_spec
 from freqtrade_mem0.security.files import FILE_MAGIC
 from freqtrade_mem0.service import create_app
@@ -73,6 +74,29 @@ def test_filters_sorting_and_vectors_still_work(encrypted: Memory) -> None:
     by_meaning = encrypted.search(f'"{SENTINEL} 7 losing long after a volume spike"', limit=1)
     assert by_meaning[0].record.key == trade(7).key
     assert encrypted.stats()["total"] == 30
+
+
+def test_texts_never_reach_the_store_beneath_in_a_filter(encrypted: Memory) -> None:
+    """A re-run asks for the vectors of texts stored already; an encrypted store holds only
+    their ciphertext, and a filter would carry them in clear to the store beneath it."""
+    store = encrypted.store
+    assert isinstance(store, EncryptedStore)
+    filters: list[object] = []
+    scroll = store.inner.scroll
+
+    def recording_scroll(where: object = None, **kwargs: object) -> object:
+        filters.append(where)
+        return scroll(where, **kwargs)  # type: ignore[arg-type]
+
+    store.inner.scroll = recording_scroll  # type: ignore[method-assign]
+    rerun = [
+        trade(i, text=f"{SENTINEL} {i}: losing long after a volume spike", key=f"r|{i}")
+        for i in range(3)
+    ]
+    encrypted.remember(rerun, reuse_where=eq("strategy", "Alpha"))
+    assert all(SENTINEL not in repr(where) for where in filters)
+    assert encrypted.stored_text_vectors([rerun[0].text], None) == {}
+    assert encrypted.get(rerun[0].id).text == rerun[0].text
 
 
 def test_a_wrong_or_missing_key_is_a_clear_error(tmp_path: Path, encrypted: Memory) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.errors import NotFoundError, StoreUnavailableError
 from freqtrade_mem0.memory import Memory
-from freqtrade_mem0.query import eq
+from freqtrade_mem0.query import any_of, eq
 from tests.factories import START, trade
 
 
@@ -185,3 +186,62 @@ def test_closed_store_is_unavailable(memory: Memory) -> None:
 def test_builder_filters(memory: Memory) -> None:
     memory.remember([trade(i) for i in range(6)])
     assert memory.count(eq("pair", "ADA/BTC")) == 2
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, keeping every text it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+# Where a text already stored is matched and its vector read back, not embedded again: Qdrant
+# keeps texts in clear; the service's query language has no text field, and Mem0 keeps the
+# text as its `data`, so there every text is embedded, as without reuse.
+REUSES_STORED_VECTORS = {"edge": True, "qdrant-memory": True, "mem0": False, "http": False}
+
+
+def test_a_text_stored_already_is_not_embedded_again(memory: Memory, backend: str) -> None:
+    first = [trade(i) for i in range(4)]
+    memory.remember(first)
+    embedder = memory.embedder = CountingEmbedder()
+    # The same trades in another run (other ids), and one trade that is new.
+    rerun = [trade(i, key=f"rerun|{i}", run_id="run-2") for i in range(4)] + [trade(9)]
+    memory.remember(rerun, reuse_where=any_of("strategy", ["Alpha", "Beta"]))
+    if REUSES_STORED_VECTORS[backend]:
+        assert embedder.texts == [trade(9).text]
+    else:
+        assert sorted(embedder.texts) == sorted(r.text for r in rerun)
+    assert memory.count() == 9
+    # Either way every memory holds its text's own vector, and search finds it.
+    stored = memory.store.retrieve([r.id for r in rerun], with_vectors=True)
+    assert len(stored) == len(rerun)
+    for point in stored:
+        own = HashingEmbedder().embed([point.payload["text"]])[0]
+        assert np.allclose(point.vectors["text"], own, atol=1e-6)
+    assert memory.search(trade(2).text, limit=1)[0].record.text == trade(2).text
+
+
+def test_vectors_are_reused_only_from_the_memories_named(edge_memory: Memory) -> None:
+    edge_memory.remember([trade(i) for i in range(3)])  # strategies Beta, Alpha, Alpha
+    embedder = edge_memory.embedder = CountingEmbedder()
+    rerun = [trade(i, key=f"rerun|{i}") for i in range(3)]
+    edge_memory.remember(rerun, reuse_where=eq("strategy", "Beta"))
+    assert sorted(embedder.texts) == sorted([trade(1).text, trade(2).text])
+    edge_memory.remember([trade(i, key=f"third|{i}") for i in range(3)])  # no reuse asked
+    assert len(embedder.texts) == 2 + 3
+
+
+def test_texts_stored_by_many_runs_are_all_found(edge_memory: Memory) -> None:
+    for run in range(6):  # each text six times: more copies than one page of the lookup holds
+        edge_memory.remember([trade(i, key=f"run{run}|{i}", strategy="Alpha") for i in range(5)])
+    embedder = edge_memory.embedder = CountingEmbedder()
+    rerun = [trade(i, key=f"rerun|{i}", strategy="Alpha") for i in range(5)]
+    edge_memory.remember(rerun, reuse_where=eq("strategy", "Alpha"))
+    assert embedder.texts == []
+    assert edge_memory.count() == 7 * 5
