@@ -37,7 +37,7 @@ from freqtrade_mem0.embedding import MiniLMEmbedder
 from freqtrade_mem0.query import eq
 from freqtrade_mem0.runtime import shared_memory
 
-BUDGET_SECONDS = 300
+BUDGET_SECONDS = 420  # six repetitions of four backtests and nine commands, slow phases included
 EXAMPLE_USERDIR = Path(__file__).resolve().parent.parent / "user_data_examples"
 TIMERANGE = "20180111-20180130"
 

@@ -185,10 +185,10 @@ def fingerprint_and_features(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame
 
 def fingerprint_at(df: pd.DataFrame, when: datetime | pd.Timestamp) -> np.ndarray | None:
     """The fingerprint of the last candle dated at or before `when` (None before warm-up)."""
-    dates = pd.to_datetime(df["date"], utc=True)
+    dates = pd.to_datetime(df["date"], utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     stamp = pd.Timestamp(when)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    row = int(np.searchsorted(dates.to_numpy(), stamp.to_datetime64(), side="right")) - 1
+    row = int(np.searchsorted(dates, stamp.as_unit("ns").value, side="right")) - 1
     if row < 0:
         return None
     vector = fingerprint_frame(df.iloc[: row + 1])[row]
