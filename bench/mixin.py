@@ -1,14 +1,12 @@
 """Mixin overhead: wall time of a real offline backtest of SampleStrategy and of the same strategy
 with Mem0Mixin (MemorySampleStrategy) on the shipped candles (ten pairs, 19 days of 5m, about 95
 trades), in alternating repetitions: medians compared, and the median of each repetition's
-mixin/SampleStrategy pair (the target's figure). The mixin's time includes fingerprinting
-every candle, a memory per trade, and the delivery of all of them with the real MiniLM embedder
-into the embedded store (created, and the model loaded, once before timing).
-
-Two mixin runs per repetition. The first is a strategy's first run: its memories are deleted
-before it, so every text is embedded (the target's figure). The second runs the same backtest
-again, as a strategy author does after a change that leaves most trades as they were: it reads
-the vectors of the texts already stored instead of embedding them.
+mixin/SampleStrategy pair. Two mixin runs per repetition: the strategy's first run, its
+memories deleted before so that every text is embedded (the target's figure), and the same
+backtest run again, which reads the vectors of the texts already stored instead of embedding
+them. The mixin's time includes fingerprinting every candle, a memory per trade, and the
+delivery of all of them with the real MiniLM embedder into the embedded store (created, and the
+model loaded, once before timing).
 
 Also LearningSampleStrategy (a first run too), which recalls at every entry signal and stake,
 and the whole `freqtrade-mem0 backtesting` command with and without the mixin, each in a new

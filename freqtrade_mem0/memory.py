@@ -211,7 +211,7 @@ class Memory:
         self, texts: Iterable[str], where: Node | None
     ) -> dict[str, np.ndarray]:
         """The text vectors of stored memories with these exact texts, among those `where`
-        matches (one read; narrow it, e.g. to one strategy, to keep it short on a large store).
+        matches (narrow it, e.g. to one strategy, to keep the read short on a large store).
 
         A store holds vectors of one embedder (`store.json` and the collections record it), so
         the same text has the same vector: a backtest run again embeds only its new trades.

@@ -37,11 +37,11 @@ _ACTIVE: weakref.WeakSet[MemoryRuntime] = weakref.WeakSet()
 # strategies of one `--strategy-list` backtest (or lookahead analysis) run in one process.
 _SHARED: dict[str, tuple[Memory, int]] = {}
 _SHARED_LOCK = threading.Lock()
-# A backtest's thread embeds the memories it queues a chunk at a time, from the first few on:
-# it then keeps pace with the trades as they close, and the flush at the end, which embeds
-# whatever is left on every core, waits for one chunk at most.
+# A backtest's thread prepares the text vectors of the memories it queues a chunk at a time,
+# from the first few on: it then keeps pace with the trades as they close, and the flush at the
+# end, which embeds whatever is left on every core, waits for one chunk at most.
 SIMULATED_BATCH = 8  # new memories a backtest queues before its thread prepares them
-AHEAD_CHUNK = 16  # texts per embedding call ahead of the flush
+AHEAD_CHUNK = 16  # texts per lookup and embedding call ahead of the flush
 _ATEXIT_LOCK = threading.Lock()
 _atexit_registered = False
 
