@@ -12,6 +12,7 @@ from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.errors import IncompatibleStoreError, StoreLockedError
 from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.query import eq
 from tests.factories import trade
 
 OPEN_IN_CHILD = """
@@ -79,8 +80,25 @@ def test_default_location_is_under_user_data(tmp_path: Path) -> None:
 def test_payload_indexes_are_created(tmp_path: Path) -> None:
     with Memory.open(str(tmp_path / "s"), embedder=HashingEmbedder()) as memory:
         indexes = memory.status().payload_indexes
-    for field in ("strategy", "pair", "timestamp", "metrics.profit", "run_id"):
+    for field in ("strategy", "pair", "timestamp", "metrics.profit", "run_id", "text"):
         assert field in indexes
+
+
+def test_a_store_made_before_texts_were_indexed_gets_the_index_at_its_first_open(
+    tmp_path: Path,
+) -> None:
+    import qdrant_edge as qe
+
+    location = str(tmp_path / "s")
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        memory.remember([trade(i) for i in range(5)])
+        memory.store.shard.update(qe.UpdateOperation.delete_field_index("text"))
+        assert "text" not in memory.status().payload_indexes
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        assert "text" in memory.status().payload_indexes
+        assert memory.count() == 5
+        found = memory.stored_text_vectors([trade(3).text], eq("strategy", trade(3).strategy))
+        assert list(found) == [trade(3).text]
 
 
 def test_optimized_store_returns_the_exact_filtered_neighbours(tmp_path: Path) -> None:

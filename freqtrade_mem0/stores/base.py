@@ -27,6 +27,10 @@ PAYLOAD_INDEXES: dict[str, str] = {
     **{f"metrics.{name}": "float" for name in INDEXED_METRICS},
     "ts": "float",
 }
+# Each memory's exact text, indexed where a store keeps it in clear: a backtest run again finds
+# the vectors of the texts it stored before (`Memory.stored_text_vectors`) in 2 ms, where
+# reading every memory of its strategy took 0.35 s at 50k. Not a field of the query language.
+TEXT_INDEX = "text"
 # Layout hints for the engines' indexes. Most searches filter on one strategy and a time
 # range (recall never looks past its clock): Qdrant keeps each strategy's points together
 # (tenant) and orders them by time (principal), so such a filter reads fewer points. On

@@ -25,6 +25,7 @@ from freqtrade_mem0.stores.base import (
     PAYLOAD_INDEXES,
     PRINCIPAL_FIELD,
     TENANT_FIELD,
+    TEXT_INDEX,
     TEXT_VECTOR,
     ScoredPoint,
     StoredPoint,
@@ -130,6 +131,8 @@ class QdrantStore:
                             f"{name}={have.get(name)!r}, this process uses {meta[name]!r}. Use "
                             "the same setting or another collection"
                         )
+                if not self.local and TEXT_INDEX not in (info.payload_schema or {}):
+                    self._index_texts()  # a collection made before memories' texts were indexed
                 return
             self.client.create_collection(
                 self.collection,
@@ -148,6 +151,13 @@ class QdrantStore:
                     self.client.create_payload_index(
                         self.collection, key, field_schema=_index_schema(key), wait=True
                     )
+                self._index_texts()
+
+    def _index_texts(self) -> None:
+        """Index memories' texts (see TEXT_INDEX)."""
+        self.client.create_payload_index(
+            self.collection, TEXT_INDEX, field_schema=models.PayloadSchemaType.KEYWORD, wait=True
+        )
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         """Insert or replace points, waiting until Qdrant has applied them."""
