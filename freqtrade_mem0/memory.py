@@ -222,17 +222,14 @@ class Memory:
             return {}
         node = and_(where, MatchAny("text", tuple(sorted(wanted))))
         found: dict[str, np.ndarray] = {}
-        offset: str | None = None
-        while True:  # a text may be stored once per earlier run: read until each is found
-            page, offset = self.store.scroll(
-                node, limit=2 * len(wanted), offset=offset, with_vectors=True
-            )
-            for point in page:
-                text, vector = point.payload.get("text"), point.vectors.get(TEXT_VECTOR)
-                if text in wanted and text not in found and vector is not None:
-                    found[text] = np.asarray(vector, dtype=np.float32)
-            if offset is None or len(found) == len(wanted):
-                return found
+        # A text may be stored once per earlier run: pages are read until each is found.
+        for point in self._points(node, 2 * len(wanted), with_vectors=True):
+            text, vector = point.payload.get("text"), point.vectors.get(TEXT_VECTOR)
+            if text in wanted and text not in found and vector is not None:
+                found[text] = np.asarray(vector, dtype=np.float32)
+                if len(found) == len(wanted):
+                    break
+        return found
 
     def check(self, records: Iterable[MemoryRecord]) -> None:
         """Refuse records this store cannot hold (a market fingerprint of another size).
