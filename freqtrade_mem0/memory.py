@@ -87,21 +87,6 @@ def to_point(record: MemoryRecord, text_vector: Sequence[float] | np.ndarray) ->
     return StoredPoint(id=record.id, payload=record.to_payload(), vectors=vectors)
 
 
-def matches_texts(store: MemoryStore) -> bool:
-    """Whether a filter on memories' exact texts can run in `store`: Qdrant, embedded or a
-    server, keeps texts in clear. Not through the memory service (its query language has no
-    such field), in Mem0's layout (the text is Mem0's `data`), nor in an encrypted store: only
-    ciphertext is stored, and the filter would carry texts in clear to the store beneath."""
-    from freqtrade_mem0.stores.encrypted import EncryptedStore
-
-    while not isinstance(store, EncryptedStore):
-        inner = getattr(store, "inner", None)  # a ScopedStore's
-        if inner is None:
-            return store.backend in ("edge", "qdrant")
-        store = inner
-    return False
-
-
 def to_record(point: StoredPoint) -> MemoryRecord:
     """A store point back as a record.
 
@@ -215,10 +200,10 @@ class Memory:
 
         A store holds vectors of one embedder (`store.json` and the collections record it), so
         the same text has the same vector: a backtest run again embeds only its new trades.
-        Stores where a text cannot be matched (see `matches_texts`) find none.
+        Stores where a text cannot be matched (`MemoryStore.matches_texts`) find none.
         """
         wanted = set(texts)
-        if not wanted or not matches_texts(self.store):
+        if not wanted or not self.store.matches_texts:
             return {}
         node = and_(where, MatchAny("text", tuple(sorted(wanted))))
         found: dict[str, np.ndarray] = {}

@@ -21,7 +21,7 @@ from freqtrade_mem0.config import Settings
 from freqtrade_mem0.embedding import HashingEmbedder
 from freqtrade_mem0.errors import ConfigError, EncryptionError
 from freqtrade_mem0.memory import Memory
-from freqtrade_mem0.query import eq
+from freqtrade_mem0.query import Match, MatchAny, and_, eq, not_, or_
 from freqtrade_mem0.security.crypto import KeyRing, new_key_spec
 from freqtrade_mem0.security.files import FILE_MAGIC
 from freqtrade_mem0.service import create_app
@@ -263,3 +263,18 @@ def test_the_service_without_encryption_says_so(service_url_plain: str) -> None:
 def service_url_plain(tmp_path: Path) -> Iterator[str]:
     with running(create_app(service_settings(tmp_path, insecure_no_auth=True))) as url:
         yield url
+
+
+def test_the_store_refuses_to_filter_or_count_on_an_encrypted_field(encrypted: Memory) -> None:
+    store = encrypted.store
+    assert isinstance(store, EncryptedStore)
+    texts = MatchAny("text", (f"{SENTINEL} 3: losing long after a volume spike",))
+    for attempt in (
+        lambda: store.scroll(and_(eq("strategy", "Alpha"), texts)),
+        lambda: store.count(not_(Match("key", "anything"))),
+        lambda: store.delete_where(or_(eq("pair", "ETH/BTC"), texts)),
+        lambda: store.facet("text"),
+    ):
+        with pytest.raises(EncryptionError, match="is encrypted in this store"):
+            attempt()
+    assert encrypted.count() == 30  # nothing was deleted

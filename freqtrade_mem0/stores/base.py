@@ -87,6 +87,10 @@ class MemoryStore(Protocol):
 
     backend: str
     location: str
+    # Whether a filter may name memories' exact `text` (see TEXT_INDEX): Qdrant keeps texts in
+    # clear; the service's query language has no such field, Mem0 keeps the text as its `data`,
+    # and an encrypted store holds only ciphertext.
+    matches_texts: bool
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         """Insert or replace points by id (idempotent)."""

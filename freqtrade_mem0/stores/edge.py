@@ -104,6 +104,7 @@ class EdgeStore:
     """A `MemoryStore` on a Qdrant Edge shard in a local folder."""
 
     backend = "edge"
+    matches_texts = True
 
     def __init__(self, path: str | Path, spec: StoreSpec) -> None:
         self.path = Path(path).expanduser().resolve()

@@ -40,6 +40,28 @@ ENVELOPE = "enc"
 CLEAR = "(clear)"
 
 
+def _clear(where: Node | None) -> Node | None:
+    """A filter for the inner store, which must never carry a secret field's value in clear.
+
+    Raises:
+        EncryptionError: the filter names a secret field.
+    """
+    from freqtrade_mem0.query.nodes import And, Not, Or
+
+    pending = [where]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, And | Or):
+            pending.extend(node.children)
+        elif isinstance(node, Not):
+            pending.append(node.child)
+        elif node is not None and node.field in SECRET_FIELDS:
+            raise EncryptionError(
+                f"{node.field!r} is encrypted in this store, so nothing can filter on it"
+            )
+    return where
+
+
 def _aad(point_id: str, payload: dict[str, Any]) -> bytes:
     return f"freqtrade-mem0/memory-v1\0{point_id}\0{payload.get('strategy', '')}".encode()
 
@@ -66,6 +88,7 @@ class EncryptedStore:
         self.ring = ring
         self.backend = inner.backend
         self.location = inner.location
+        self.matches_texts = False  # the inner store holds their ciphertext
 
     # -- the codec -------------------------------------------------------------------------
 
@@ -121,7 +144,7 @@ class EncryptedStore:
 
     def delete_where(self, where: Node | None) -> None:
         """Delete what a filter matches (filters see clear fields only)."""
-        self.inner.delete_where(where)
+        self.inner.delete_where(_clear(where))
 
     def search(
         self,
@@ -135,7 +158,12 @@ class EncryptedStore:
     ) -> list[ScoredPoint]:
         """Nearest neighbours, decrypted."""
         hits = self.inner.search(
-            vector, using=using, where=where, limit=limit, offset=offset, with_vectors=with_vectors
+            vector,
+            using=using,
+            where=_clear(where),
+            limit=limit,
+            offset=offset,
+            with_vectors=with_vectors,
         )
         return [ScoredPoint(self.unseal(h.point), h.score) for h in hits]
 
@@ -149,7 +177,7 @@ class EncryptedStore:
     ) -> tuple[list[StoredPoint], str | None]:
         """A page of points, decrypted."""
         page, following = self.inner.scroll(
-            where, limit=limit, offset=offset, with_vectors=with_vectors
+            _clear(where), limit=limit, offset=offset, with_vectors=with_vectors
         )
         return [self.unseal(p) for p in page], following
 
@@ -157,16 +185,18 @@ class EncryptedStore:
         self, where: Node | None = None, *, limit: int = 10, ascending: bool = False
     ) -> list[StoredPoint]:
         """Points by timestamp, decrypted."""
-        points = self.inner.latest(where, limit=limit, ascending=ascending)
+        points = self.inner.latest(_clear(where), limit=limit, ascending=ascending)
         return [self.unseal(p) for p in points]
 
     def count(self, where: Node | None = None) -> int:
         """Exact count."""
-        return self.inner.count(where)
+        return self.inner.count(_clear(where))
 
     def facet(self, key: str, where: Node | None = None, limit: int = 100) -> dict[str, int]:
         """Value counts of a clear keyword field."""
-        return self.inner.facet(key, where, limit)
+        if key in SECRET_FIELDS:
+            raise EncryptionError(f"{key!r} is encrypted in this store, so it cannot be counted")
+        return self.inner.facet(key, _clear(where), limit)
 
     def status(self) -> StoreStatus:
         """The inner store's status."""

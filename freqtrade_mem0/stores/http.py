@@ -85,6 +85,7 @@ class HttpStore:
     """
 
     backend = "http"
+    matches_texts = False  # the service's query language has no text field
 
     def __init__(
         self,

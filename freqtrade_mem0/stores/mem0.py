@@ -79,6 +79,7 @@ class Mem0Store:
     """A `MemoryStore` on mem0ai's `Memory` (its Qdrant vector store and history database)."""
 
     backend = "mem0"
+    matches_texts = False  # the text is Mem0's `data`
 
     def __init__(self, spec: StoreSpec, settings: Settings, location: str = "mem0:") -> None:
         prepare_environment()

@@ -83,6 +83,7 @@ class QdrantStore:
     """A `MemoryStore` on a Qdrant collection."""
 
     backend = "qdrant"
+    matches_texts = True
 
     def __init__(
         self,

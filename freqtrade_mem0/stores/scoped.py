@@ -33,6 +33,7 @@ class ScopedStore:
         self.strategies = frozenset(strategies)
         self.backend = inner.backend
         self.location = inner.location
+        self.matches_texts = inner.matches_texts
         self._scope = any_of("strategy", sorted(self.strategies))
 
     def _where(self, where: Node | None) -> Node | None:
