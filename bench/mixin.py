@@ -11,6 +11,8 @@ model loaded, once before timing).
 Also LearningSampleStrategy (a first run too), which recalls at every entry signal and stake,
 and the whole `freqtrade-mem0 backtesting` command with and without the mixin, each in a new
 process as a user runs it (imports and the model's load included), first run and run again.
+And the two costs the ratio is made of: the store's open and close, paid once per run, and the
+embedding of each new trade's text.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from typing import Any
 from bench.common import Figure, median, progress
 from freqtrade_mem0.backtest import run_backtest
 from freqtrade_mem0.config import load_settings
-from freqtrade_mem0.embedding import MiniLMEmbedder
-from freqtrade_mem0.query import eq
-from freqtrade_mem0.runtime import shared_memory
+from freqtrade_mem0.embedding import MiniLMEmbedder, on_one_core
+from freqtrade_mem0.memory import Memory
+from freqtrade_mem0.query import and_, eq
+from freqtrade_mem0.runtime import AHEAD_CHUNK, shared_memory
 
 BUDGET_SECONDS = 420  # six repetitions of four backtests and nine commands, slow phases included
 EXAMPLE_USERDIR = Path(__file__).resolve().parent.parent / "user_data_examples"
@@ -66,6 +69,36 @@ def forget(userdir: Path, strategy: str) -> None:
     settings = load_settings(json.loads((userdir / "config.json").read_text()).get("mem0"))
     with shared_memory(settings.location(userdir), settings) as memory:
         memory.store.delete_where(eq("strategy", strategy))
+
+
+def fixed_costs(userdir: Path, strategy: str, repeats: int) -> tuple[float, float, float]:
+    """The costs a mixin run is made of, medians of `repeats`: the open of the store (the
+    bench's own, a few hundred memories), its end (a run's trades written, flush and close),
+    and the embedding of one trade text on one core, which a first run pays for each new
+    trade beside the simulation."""
+    settings = load_settings(json.loads((userdir / "config.json").read_text()).get("mem0"))
+    location = settings.location(userdir)
+    where = and_(eq("kind", "trade"), eq("strategy", strategy))
+    with shared_memory(location, settings) as memory:
+        texts = sorted({record.text for record in memory.iterate(where, with_vectors=False)})
+        # a run's trades as its flush writes them (the same points again: nothing changes)
+        points, _ = memory.store.scroll(where, limit=len(texts), with_vectors=True)
+    opens, ends = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        memory = Memory.open(location, settings=settings)
+        opened = time.perf_counter()
+        memory.store.upsert(points)
+        memory.close()
+        opens.append(opened - started)
+        ends.append(time.perf_counter() - opened)
+    embedder = MiniLMEmbedder()
+    started = time.perf_counter()
+    with on_one_core():
+        for chunk in range(0, len(texts), AHEAD_CHUNK):
+            embedder.embed(texts[chunk : chunk + AHEAD_CHUNK])
+    per_text = (time.perf_counter() - started) / max(1, len(texts))
+    return median(opens), median(ends), per_text
 
 
 def command_seconds(userdir: Path, strategy: str) -> float:
@@ -115,6 +148,7 @@ def run(quick: bool = False) -> list[Figure]:
                 f"repeat {repeat + 1}/{repeats}: "
                 + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in times)
             )
+        store_open, store_end, embed_per_text = fixed_costs(userdir, first, repeats)
         commands: dict[str, list[float]] = {base: [], first: [], again: []}
         for repeat in range(1 if quick else 3):
             order = list(commands) if repeat % 2 == 0 else [first, again, base]
@@ -158,6 +192,32 @@ def run(quick: bool = False) -> list[Figure]:
             paired(again),
             note="the same backtest right after its first run: the texts' vectors are read "
             "from the store, none is embedded",
+        ),
+        Figure(
+            "embedded store open, the bench's store",
+            "s",
+            store_open,
+            note=f"median of {repeats}; a run opens its store once, on the delivery thread at "
+            "bot_start, and the open holds the interpreter's lock (Qdrant Edge)",
+        ),
+        Figure(
+            "embedded store: a run's trades written, flush and close",
+            "s",
+            store_end,
+            note=f"median of {repeats}; once at the end of each run, on the caller's thread",
+        ),
+        Figure(
+            "store open, write and close over the SampleStrategy backtest",
+            "ratio",
+            (store_open + store_end) / baseline,
+            note="the part of the mixin's ratio above 1 that is paid once per run",
+        ),
+        Figure(
+            "embedding one of the backtest's trade texts on one core",
+            "ms",
+            1000 * embed_per_text,
+            note=f"chunks of {AHEAD_CHUNK}, as the delivery thread embeds them beside the "
+            "simulation in a first run (the other core is the simulation's)",
         ),
         Figure(
             "freqtrade-mem0 backtesting command, SampleStrategy",
