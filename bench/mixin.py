@@ -11,8 +11,8 @@ model loaded, once before timing).
 Also LearningSampleStrategy (a first run too), which recalls at every entry signal and stake,
 and the whole `freqtrade-mem0 backtesting` command with and without the mixin, each in a new
 process as a user runs it (imports and the model's load included), first run and run again.
-And the two costs the ratio is made of: the store's open and close, paid once per run, and the
-embedding of each new trade's text.
+And the two costs the ratio is made of: the store's open and its end (the run's memories written,
+flush, close), paid once per run, and the embedding of each new trade's text.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def fixed_costs(userdir: Path, strategy: str, repeats: int) -> tuple[float, floa
     with shared_memory(location, settings) as memory:
         texts = sorted({record.text for record in memory.iterate(where, with_vectors=False)})
         # a run's trades as its flush writes them (the same points again: nothing changes)
-        points, _ = memory.store.scroll(where, limit=len(texts), with_vectors=True)
+        points, _ = memory.store.scroll(where, limit=max(1, len(texts)), with_vectors=True)
     opens, ends = [], []
     for _ in range(repeats):
         started = time.perf_counter()
