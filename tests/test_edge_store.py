@@ -101,6 +101,41 @@ def test_a_store_made_before_texts_were_indexed_gets_the_index_at_its_first_open
         assert list(found) == [trade(3).text]
 
 
+def test_texts_are_indexed_on_disk_also_after_optimize(tmp_path: Path) -> None:
+    """An index held in RAM is read whole at every open; the text index is read only when a
+    backtest runs again."""
+    import qdrant_edge as qe
+
+    location = str(tmp_path / "s")
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        memory.remember([trade(i) for i in range(40)])
+        memory.store.optimize()
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        index = memory.store.shard.info().payload_schema["text"]
+        assert index.params.memory is qe.Memory.Cached
+        found = memory.stored_text_vectors([trade(7).text], eq("strategy", trade(7).strategy))
+        assert list(found) == [trade(7).text]
+
+
+def test_a_store_with_its_text_index_in_ram_has_it_remade_on_disk_at_its_first_open(
+    tmp_path: Path,
+) -> None:
+    import qdrant_edge as qe
+
+    location = str(tmp_path / "s")
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        memory.remember([trade(i) for i in range(5)])
+        shard = memory.store.shard
+        shard.update(qe.UpdateOperation.delete_field_index("text"))  # as made until then:
+        shard.update(qe.UpdateOperation.create_field_index("text", qe.PayloadSchemaType.Keyword))
+        assert shard.info().payload_schema["text"].params is None
+    with Memory.open(location, embedder=HashingEmbedder()) as memory:
+        assert memory.store.shard.info().payload_schema["text"].params.memory is qe.Memory.Cached
+        assert memory.count() == 5
+        found = memory.stored_text_vectors([trade(2).text], eq("strategy", trade(2).strategy))
+        assert list(found) == [trade(2).text]
+
+
 def test_optimized_store_returns_the_exact_filtered_neighbours(tmp_path: Path) -> None:
     """After optimize() candidates are scored on int8 copies; rescoring on the original
     vectors must still return the exact filtered top 10 (numpy's answer), across segments."""
